@@ -1,0 +1,112 @@
+#include "compiler/codegen/Jit.h"
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <mutex>
+
+#include "cnv/Error.h"
+
+namespace cnv::codegen {
+namespace {
+
+void initializeLlvm() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+}
+
+template <typename T>
+T unwrap(llvm::Expected<T> value, const char* what) {
+  if (!value)
+    throw internalError(std::string("internal error: ") + what + ": " +
+                        llvm::toString(value.takeError()));
+  return std::move(*value);
+}
+
+llvm::orc::JITTargetMachineBuilder hostBuilder() {
+  initializeLlvm();
+  auto builder = unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
+  builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  return builder;
+}
+
+}  // namespace
+
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine() {
+  return unwrap(hostBuilder().createTargetMachine(), "creating the host target machine");
+}
+
+void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine) {
+  module.setDataLayout(machine.createDataLayout());
+  module.setTargetTriple(machine.getTargetTriple().str());
+  for (llvm::Function& function : module) {
+    if (function.isDeclaration()) continue;
+    function.addFnAttr("target-cpu", machine.getTargetCPU());
+    function.addFnAttr("target-features", machine.getTargetFeatureString());
+  }
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager sccs;
+  llvm::ModuleAnalysisManager modules;
+  llvm::PassBuilder builder(&machine);
+  builder.registerModuleAnalyses(modules);
+  builder.registerCGSCCAnalyses(sccs);
+  builder.registerFunctionAnalyses(functions);
+  builder.registerLoopAnalyses(loops);
+  builder.crossRegisterProxies(loops, functions, sccs, modules);
+  builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, modules);
+}
+
+std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, bool object) {
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream stream(buffer);
+  llvm::legacy::PassManager passes;
+  auto type = object ? llvm::CodeGenFileType::ObjectFile : llvm::CodeGenFileType::AssemblyFile;
+  if (machine.addPassesToEmitFile(passes, stream, nullptr, type))
+    throw internalError("internal error: the host target cannot emit this file type");
+  passes.run(module);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+Jit::~Jit() = default;
+
+std::unique_ptr<Jit> Jit::create() {
+  std::unique_ptr<Jit> jit(new Jit());
+  auto builder = hostBuilder();
+  jit->machine_ = unwrap(builder.createTargetMachine(), "creating the host target machine");
+  jit->jit_ = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).create(),
+                     "creating the JIT");
+  // Kernels call expf and tanhf from the C library the host process already has.
+  auto generator = unwrap(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+                              jit->jit_->getDataLayout().getGlobalPrefix()),
+                          "opening the host process's symbols");
+  jit->jit_->getMainJITDylib().addGenerator(std::move(generator));
+  return jit;
+}
+
+void Jit::addModule(std::unique_ptr<llvm::Module> module,
+                    std::unique_ptr<llvm::LLVMContext> context) {
+  optimizeModule(*module, *machine_);
+  llvm::orc::ThreadSafeModule threadSafe(std::move(module), std::move(context));
+  if (auto error = jit_->addIRModule(std::move(threadSafe)))
+    throw internalError("internal error: adding a module to the JIT: " +
+                        llvm::toString(std::move(error)));
+}
+
+void* Jit::lookup(const std::string& symbol) {
+  auto address = unwrap(jit_->lookup(symbol), "looking up a compiled kernel");
+  return address.toPtr<void*>();
+}
+
+}  // namespace cnv::codegen

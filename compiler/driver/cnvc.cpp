@@ -1,0 +1,325 @@
+// cnvc: the command line of SPEC §2. Exit status 0 on success, 1 for a problem with the
+// model or the data, 2 for a usage error.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cnv/Io.h"
+#include "cnv/cnv.h"
+#include "compiler/Compiler.h"
+#include "compiler/codegen/Jit.h"
+#include "compiler/codegen/Kernels.h"
+#include "compiler/frontend/Parser.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double millisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// NAME=VALUE pairs of a repeated option; a missing '=' or a repeated NAME is a usage error.
+std::map<std::string, std::string> parsePairs(const std::vector<std::string>& items,
+                                              const std::string& option) {
+  std::map<std::string, std::string> pairs;
+  for (const std::string& item : items) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw cnv::usageError(fmt::format("{} expects NAME=VALUE, got '{}'", option, item));
+    if (!pairs.emplace(item.substr(0, eq), item.substr(eq + 1)).second)
+      throw cnv::usageError(fmt::format("{} names '{}' twice", option, item.substr(0, eq)));
+  }
+  return pairs;
+}
+
+template <typename Specs>
+void requireExactNames(const std::map<std::string, std::string>& given, const Specs& specs,
+                       const std::string& option, const std::string& what) {
+  std::set<std::string> declared;
+  for (const cnv::TensorSpec& spec : specs) declared.insert(spec.name);
+  for (const auto& [name, file] : given)
+    if (!declared.count(name))
+      throw cnv::usageError(fmt::format("{} names '{}', which is not {} of the model", option, name, what));
+  for (const std::string& name : declared)
+    if (!given.count(name))
+      throw cnv::usageError(fmt::format("missing {} {}=FILE for '{}'", option, name, name));
+}
+
+struct CommonOptions {
+  std::string file;
+  std::string model;
+};
+
+void addCommon(CLI::App* command, CommonOptions& options) {
+  command->add_option("MODEL", options.file, "the .cnv file")->required();
+  command->add_option("--model", options.model, "the model to use when the file holds several");
+}
+
+int check(const CommonOptions& options) {
+  cnv::CompiledIr compiled = cnv::compileToIr(cnv::readSourceFile(options.file), options.model);
+  std::cout << cnv::formatSignature(*compiled.graph);
+  return 0;
+}
+
+struct CompileOptions {
+  std::string emit;
+  std::string dumpAfter;
+  std::string outputFile;
+  bool listPasses = false;
+  bool locations = false;
+};
+
+void writeResult(const std::string& text, const std::string& outputFile) {
+  if (outputFile.empty() || outputFile == "-") {
+    std::cout << text;
+    return;
+  }
+  std::ofstream out(outputFile, std::ios::binary);
+  out << text;
+  if (!out) throw cnv::dataError(fmt::format("{}: cannot write the output file", outputFile));
+}
+
+int compile(const CommonOptions& common, const CompileOptions& options) {
+  if (options.listPasses) {
+    for (const std::string& pass : cnv::passes::passNames()) std::cout << pass << "\n";
+    return 0;
+  }
+  const auto& passes = cnv::passes::passNames();
+  if (!options.dumpAfter.empty() && options.dumpAfter != "all" &&
+      std::find(passes.begin(), passes.end(), options.dumpAfter) == passes.end())
+    throw cnv::usageError(fmt::format("--dump-after: unknown pass '{}' (passes: {}, or all)",
+                                      options.dumpAfter, fmt::join(passes, ", ")));
+
+  cnv::passes::PipelineOptions pipeline;
+  pipeline.printLocations = options.locations;
+  if (!options.dumpAfter.empty()) {
+    pipeline.log = [&](const std::string& pass, const std::string& ir, bool changed) {
+      if (options.dumpAfter != "all" && options.dumpAfter != pass) return;
+      std::cout << fmt::format("// ----- IR after {}{} -----\n{}", pass,
+                               changed ? "" : " (unchanged)", ir);
+    };
+  }
+  cnv::CompiledIr compiled =
+      cnv::compileToIr(cnv::readSourceFile(common.file), common.model, pipeline);
+  std::string emit = options.emit.empty() && options.dumpAfter.empty() ? "ir" : options.emit;
+  if (emit.empty()) return 0;
+  if (emit == "ast") {
+    cnv::DiagnosticEngine diagnostics(*compiled.source);
+    writeResult(cnv::ast::dump(cnv::parse(*compiled.source, diagnostics)), options.outputFile);
+    return 0;
+  }
+  if (emit == "ir") {
+    writeResult(cnv::ir::print(*compiled.graph, options.locations), options.outputFile);
+    return 0;
+  }
+  llvm::LLVMContext context;
+  auto calls = cnv::codegen::planKernels(*compiled.graph);
+  auto module = cnv::codegen::emitKernels(*compiled.graph, calls, context);
+  auto machine = cnv::codegen::createHostTargetMachine();
+  cnv::codegen::optimizeModule(*module, *machine);
+  if (emit == "llvm") {
+    std::string text;
+    llvm::raw_string_ostream stream(text);
+    module->print(stream, nullptr);
+    writeResult(stream.str(), options.outputFile);
+  } else {
+    bool object = emit == "obj";
+    std::string outputFile = options.outputFile;
+    if (object && outputFile.empty())
+      outputFile = compiled.graph->name + ".o";
+    writeResult(cnv::codegen::emitMachineCode(*module, *machine, object), outputFile);
+  }
+  return 0;
+}
+
+struct RunOptions {
+  std::vector<std::string> inputs, params, outputs;
+  std::string weights;
+  int threads = 0;
+};
+
+int run(const CommonOptions& common, const RunOptions& options) {
+  auto inputs = parsePairs(options.inputs, "--input");
+  auto params = parsePairs(options.params, "--param");
+  auto outputs = parsePairs(options.outputs, "--output");
+  if (!options.weights.empty() && !params.empty())
+    throw cnv::usageError("give params either with --param or with --weights, not both");
+
+  cnv::Model model = cnv::Model::fromFile(common.file, {common.model});
+  requireExactNames(inputs, model.inputs(), "--input", "an input");
+  requireExactNames(outputs, model.outputs(), "--output", "an output");
+  if (options.weights.empty()) {
+    requireExactNames(params, model.params(), "--param", "a param");
+    for (const auto& [name, file] : params) model.setParam(name, cnv::readNpy(file).view());
+  } else {
+    auto tensors = cnv::readSafetensors(options.weights);
+    for (const cnv::TensorSpec& spec : model.params()) {
+      auto it = tensors.find(spec.name);
+      if (it == tensors.end())
+        throw cnv::dataError(fmt::format("{}: no tensor named '{}' for param '{}'", options.weights,
+                                         spec.name, spec.name));
+      model.setParam(spec.name, it->second.view());
+    }
+  }
+  std::map<std::string, cnv::Tensor> arrays;
+  std::map<std::string, cnv::TensorView> views;
+  for (const auto& [name, file] : inputs) views[name] = (arrays[name] = cnv::readNpy(file)).view();
+  auto results = model.run(views, options.threads);
+  for (const auto& [name, file] : outputs) cnv::writeNpy(file, results.at(name));
+  return 0;
+}
+
+struct BenchOptions {
+  std::vector<std::string> dims;
+  int threads = 0;
+  double seconds = 1.0;
+};
+
+int bench(const CommonOptions& common, const BenchOptions& options) {
+  auto dimTexts = parsePairs(options.dims, "--dim");
+  std::map<std::string, int64_t> dims;
+  for (const auto& [name, text] : dimTexts) {
+    size_t used = 0;
+    long long value = -1;
+    try {
+      value = std::stoll(text, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != text.size() || value < 0 || value >= (1LL << 31))
+      throw cnv::usageError(fmt::format("--dim {}: '{}' is not an integer in [0, 2^31)", name, text));
+    dims[name] = value;
+  }
+  auto start = Clock::now();
+  cnv::Model model = cnv::Model::fromFile(common.file, {common.model});
+  double compileMs = millisecondsSince(start);
+
+  std::mt19937 random(42);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  auto resolve = [&](const std::string& dim) -> int64_t {
+    if (!dim.empty() && (std::isdigit(static_cast<unsigned char>(dim[0])))) return std::stoll(dim);
+    auto it = dims.find(dim);
+    if (it == dims.end())
+      throw cnv::usageError(fmt::format("give the symbolic dim '{}' a value with --dim {}=VALUE", dim, dim));
+    return it->second;
+  };
+  for (const cnv::TensorSpec& spec : model.params()) {
+    std::vector<int64_t> shape;
+    for (const std::string& d : spec.dims) shape.push_back(std::stoll(d));
+    cnv::Tensor tensor(shape);
+    for (int64_t i = 0; i < tensor.size(); ++i) tensor.data()[i] = uniform(random);
+    model.setParam(spec.name, tensor.view());
+  }
+  std::map<std::string, cnv::Tensor> arrays;
+  std::map<std::string, cnv::TensorView> views;
+  for (const cnv::TensorSpec& spec : model.inputs()) {
+    std::vector<int64_t> shape;
+    for (const std::string& d : spec.dims) shape.push_back(resolve(d));
+    cnv::Tensor tensor(shape);
+    for (int64_t i = 0; i < tensor.size(); ++i) tensor.data()[i] = uniform(random);
+    views[spec.name] = (arrays[spec.name] = std::move(tensor)).view();
+  }
+  double flops = model.flops(dims);
+  model.run(views, options.threads);  // warm-up
+  int runs = 0;
+  double best = 1e300;
+  auto benchStart = Clock::now();
+  while (runs < 3 || (millisecondsSince(benchStart) < options.seconds * 1000 && runs < 100000)) {
+    auto t = Clock::now();
+    model.run(views, options.threads);
+    best = std::min(best, millisecondsSince(t));
+    ++runs;
+  }
+  std::cout << fmt::format("compile: {:.1f} ms\n", compileMs);
+  std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs,
+                           options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
+  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s\n", best,
+                           flops / (best * 1e-3) / 1e9);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cnvc: compiler for 1-D convolution pipelines (.cnv)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cnvc 0.1.0");
+
+  CommonOptions common;
+  CLI::App* checkCommand = app.add_subcommand("check", "print the model's signature with resolved shapes");
+  addCommon(checkCommand, common);
+
+  CompileOptions compileOptions;
+  CLI::App* compileCommand = app.add_subcommand("compile", "print the IR, LLVM IR or assembly, or write an object file");
+  addCommon(compileCommand, common);
+  compileCommand->add_option("--emit", compileOptions.emit, "what to produce: ast < ir < llvm < asm < obj")
+      ->check(CLI::IsMember({"ast", "ir", "llvm", "asm", "obj"}));
+  compileCommand->add_option("--dump-after", compileOptions.dumpAfter, "print the IR after PASS, or after every pass (all)");
+  compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");
+  compileCommand->add_flag("--locations", compileOptions.locations, "print source locations in the IR");
+  compileCommand->add_flag("--list-passes", compileOptions.listPasses, "list the pass names and exit");
+  // --list-passes needs no model file.
+  compileCommand->get_option("MODEL")->required(false);
+
+  RunOptions runOptions;
+  CLI::App* runCommand = app.add_subcommand("run", "JIT-compile the model and run it on .npy arrays");
+  addCommon(runCommand, common);
+  runCommand->add_option("--input", runOptions.inputs, "NAME=FILE.npy, for every input");
+  runCommand->add_option("--param", runOptions.params, "NAME=FILE.npy, for every param");
+  runCommand->add_option("--weights", runOptions.weights, "a .safetensors file holding the params");
+  runCommand->add_option("--output", runOptions.outputs, "NAME=FILE.npy, for every output");
+  runCommand->add_option("--threads", runOptions.threads, "threads to use (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+
+  BenchOptions benchOptions;
+  CLI::App* benchCommand = app.add_subcommand("bench", "time the model on random data");
+  addCommon(benchCommand, common);
+  benchCommand->add_option("--dim", benchOptions.dims, "NAME=VALUE for every symbolic dim");
+  benchCommand->add_option("--threads", benchOptions.threads, "threads to use (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  benchCommand->add_option("--seconds", benchOptions.seconds, "how long to keep timing")
+      ->check(CLI::Range(0.0, 600.0));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "cnvc: error: " << e.what() << "\n";
+    std::cerr << "Run 'cnvc --help' for usage.\n";
+    return 2;
+  }
+
+  try {
+    if (checkCommand->parsed()) return check(common);
+    if (compileCommand->parsed()) {
+      if (common.file.empty() && !compileOptions.listPasses)
+        throw cnv::usageError("compile needs a MODEL file");
+      return compile(common, compileOptions);
+    }
+    if (runCommand->parsed()) return run(common, runOptions);
+    if (benchCommand->parsed()) return bench(common, benchOptions);
+  } catch (const cnv::Error& e) {
+    std::string message = e.what();
+    if (!message.empty() && message.back() != '\n') message += '\n';
+    if (e.kind() == cnv::Error::Kind::Model) {
+      std::cerr << message;  // already rendered diagnostics
+    } else {
+      std::cerr << "cnvc: " << (e.kind() == cnv::Error::Kind::Internal ? "" : "error: ") << message;
+    }
+    return e.kind() == cnv::Error::Kind::Usage ? 2 : 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "cnvc: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "cnvc: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}

@@ -1,0 +1,30 @@
+// The one exception type the library throws. Its kind decides cnvc's exit status.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace cnv {
+
+class Error : public std::runtime_error {
+ public:
+  enum class Kind {
+    Model,     // the .cnv text is wrong (syntax, names, shapes); message holds diagnostics
+    Data,      // an input, weight or file does not fit the model
+    Usage,     // an API or command line was called the wrong way
+    Internal,  // a compiler invariant broke; always a bug in cnv
+  };
+
+  Error(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+inline Error modelError(const std::string& m) { return Error(Error::Kind::Model, m); }
+inline Error dataError(const std::string& m) { return Error(Error::Kind::Data, m); }
+inline Error usageError(const std::string& m) { return Error(Error::Kind::Usage, m); }
+inline Error internalError(const std::string& m) { return Error(Error::Kind::Internal, m); }
+
+}  // namespace cnv

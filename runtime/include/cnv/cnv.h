@@ -1,0 +1,69 @@
+// cnv's public C++ API: compile a .cnv model with the JIT, bind its weights, run it.
+//
+//   cnv::Model model = cnv::Model::fromFile("block.cnv");
+//   model.setParam("w", {weights.data(), {3, 2, 4}});
+//   auto outputs = model.run({{"x", {input.data(), {8, 100, 2}}}});
+//
+// Every failure throws cnv::Error (cnv/Error.h); none aborts the process.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cnv/Error.h"
+#include "cnv/Tensor.h"
+
+namespace cnv {
+
+// One input, param or output as declared: dims in the declared order, as text
+// ("N", "4", "floor((L - 3) / 2)"), and the layout ("NWC", "NCW", "WIO", "OIW" or "").
+struct TensorSpec {
+  std::string name;
+  std::vector<std::string> dims;
+  std::string layout;
+};
+
+struct CompileOptions {
+  std::string model;  // which model of the file; may be empty when it holds one
+};
+
+class Model {
+ public:
+  static Model fromFile(const std::string& path, const CompileOptions& options = {});
+  static Model fromSource(const std::string& source, const std::string& fileName = "<source>",
+                          const CompileOptions& options = {});
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const std::string& name() const;
+  const std::vector<TensorSpec>& inputs() const;
+  const std::vector<TensorSpec>& params() const;
+  const std::vector<TensorSpec>& outputs() const;
+
+  // Binds a param. `value` is in the param's declared layout and shape; it is copied
+  // (and repacked for the kernels), so the caller's buffer may be freed afterwards.
+  void setParam(const std::string& name, const TensorView& value);
+  // The names of the params not bound yet.
+  std::vector<std::string> unboundParams() const;
+
+  // Runs the model. Every input must be given, in its declared layout; symbolic dims are
+  // bound from the inputs' shapes. Returns every output in its declared layout.
+  // threads ≤ 0 means all cores.
+  std::map<std::string, Tensor> run(const std::map<std::string, TensorView>& inputs,
+                                    int threads = 0) const;
+
+  // 2·MACs of all convolutions for the given symbol values (batch and width names).
+  double flops(const std::map<std::string, int64_t>& symbols) const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cnv

@@ -1,0 +1,266 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "cnv/cnv.h"
+#include "compiler/Compiler.h"
+#include "compiler/codegen/Jit.h"
+#include "compiler/codegen/Kernels.h"
+
+namespace cnv {
+
+using ir::SymbolBindings;
+
+struct Model::Impl {
+  CompiledIr compiled;
+  std::vector<codegen::KernelCall> calls;
+  std::vector<codegen::KernelFunction> kernels;
+  std::unique_ptr<codegen::Jit> jit;
+  std::vector<TensorSpec> inputs, params, outputs;
+  std::map<const ir::Value*, std::vector<float>> packedParams;
+
+  const ir::Graph& graph() const { return *compiled.graph; }
+
+  std::string at(SourceLocation location) const {
+    return fmt::format("{}:{}:{}", compiled.source->name(), location.line, location.column);
+  }
+
+  SymbolBindings bindSymbols(const std::map<std::string, TensorView>& given) const;
+  void checkRuntimeConditions(const SymbolBindings& symbols) const;
+  int64_t evaluate(const ir::SymExpr& e, const SymbolBindings& symbols, const char* what) const;
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::fromFile(const std::string& path, const CompileOptions& options) {
+  std::unique_ptr<SourceFile> source = readSourceFile(path);
+  return fromSource(source->text(), path, options);
+}
+
+Model Model::fromSource(const std::string& text, const std::string& fileName,
+                        const CompileOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->compiled = compileToIr(std::make_unique<SourceFile>(fileName, text), options.model);
+  const ir::Graph& graph = impl->graph();
+
+  for (const ir::Value* v : graph.inputs)
+    impl->inputs.push_back({v->name, activationDims(*v, v->layout), ir::name(v->layout)});
+  for (const ir::Value* v : graph.params)
+    impl->params.push_back({v->name, paramDims(*v),
+                            v->kind == ir::ValueKind::Weight ? ir::name(v->weightLayout) : ""});
+  for (const ir::Output& o : graph.outputs)
+    impl->outputs.push_back({o.name, activationDims(*o.value, o.layout), ir::name(o.layout)});
+
+  impl->calls = codegen::planKernels(graph);
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = codegen::emitKernels(graph, impl->calls, *context);
+  impl->jit = codegen::Jit::create();
+  impl->jit->addModule(std::move(module), std::move(context));
+  for (const codegen::KernelCall& call : impl->calls)
+    impl->kernels.push_back(reinterpret_cast<codegen::KernelFunction>(impl->jit->lookup(call.symbol)));
+  return Model(std::move(impl));
+}
+
+const std::string& Model::name() const { return impl_->graph().name; }
+const std::vector<TensorSpec>& Model::inputs() const { return impl_->inputs; }
+const std::vector<TensorSpec>& Model::params() const { return impl_->params; }
+const std::vector<TensorSpec>& Model::outputs() const { return impl_->outputs; }
+
+void Model::setParam(const std::string& name, const TensorView& value) {
+  const ir::Graph& graph = impl_->graph();
+  auto it = std::find_if(graph.params.begin(), graph.params.end(),
+                         [&](const ir::Value* v) { return v->name == name; });
+  if (it == graph.params.end())
+    throw usageError(fmt::format("model '{}' has no param named '{}'", graph.name, name));
+  const ir::Value& param = **it;
+  std::vector<int64_t> declared = paramShape(param);
+  if (value.shape != declared)
+    throw dataError(fmt::format("param '{}' must have shape {}{}, but the given array has shape {}",
+                                name, shapeString(declared),
+                                param.kind == ir::ValueKind::Weight
+                                    ? fmt::format(" (layout {})", ir::name(param.weightLayout))
+                                    : "",
+                                shapeString(value.shape)));
+  if (!value.data) throw usageError(fmt::format("param '{}': null data pointer", name));
+  std::vector<float>& packed = impl_->packedParams[&param];
+  if (param.kind == ir::ValueKind::Weight) {
+    packed.resize(codegen::packedWeightSize(param));
+    codegen::packWeight(param, value.data, packed.data());
+  } else {
+    packed.assign(value.data, value.data + param.biasLength);
+  }
+}
+
+std::vector<std::string> Model::unboundParams() const {
+  std::vector<std::string> names;
+  for (const ir::Value* v : impl_->graph().params)
+    if (!impl_->packedParams.count(v)) names.push_back(v->name);
+  return names;
+}
+
+int64_t Model::Impl::evaluate(const ir::SymExpr& e, const SymbolBindings& symbols,
+                              const char* what) const {
+  auto value = e.evaluate(symbols);
+  if (!value)
+    throw dataError(fmt::format("{} ({}) overflows 64-bit integers for these input shapes", what,
+                                e.str()));
+  return *value;
+}
+
+static std::string describe(const SymbolBindings& symbols) {
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : symbols) parts.push_back(fmt::format("{}={}", name, value));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+SymbolBindings Model::Impl::bindSymbols(const std::map<std::string, TensorView>& given) const {
+  for (const auto& [name, view] : given) {
+    bool known = std::any_of(graph().inputs.begin(), graph().inputs.end(),
+                             [&](const ir::Value* v) { return v->name == name; });
+    if (!known) throw usageError(fmt::format("model '{}' has no input named '{}'", graph().name, name));
+  }
+  SymbolBindings symbols;
+  std::map<std::string, std::string> boundBy;
+  for (const ir::Value* input : graph().inputs) {
+    auto it = given.find(input->name);
+    if (it == given.end()) throw usageError(fmt::format("input '{}' is not given", input->name));
+    const TensorView& view = it->second;
+    std::vector<std::string> declared = activationDims(*input, input->layout);
+    if (view.shape.size() != 3)
+      throw dataError(fmt::format("input '{}' must have rank 3 (f32[{}] layout {}), but the array "
+                                  "has shape {}",
+                                  input->name, fmt::join(declared, ", "), ir::name(input->layout),
+                                  shapeString(view.shape)));
+    elementCount(view.shape);  // rejects negative dims and overflow
+    if (!view.data && elementCount(view.shape) > 0)
+      throw usageError(fmt::format("input '{}': null data pointer", input->name));
+    bool nwc = input->layout == ir::Layout::NWC;
+    int channelAxis = nwc ? 2 : 1;
+    if (view.shape[channelAxis] != input->channels)
+      throw dataError(fmt::format("input '{}' must have {} channels (f32[{}] layout {}), but the "
+                                  "array has shape {}",
+                                  input->name, input->channels, fmt::join(declared, ", "),
+                                  ir::name(input->layout), shapeString(view.shape)));
+    for (int axis = 0; axis < 3; ++axis) {
+      if (axis == channelAxis) continue;
+      const ir::SymExpr& dim = axis == 0 ? input->batch : input->width;
+      int64_t actual = view.shape[axis];
+      bool isWidth = axis != 0;
+      if (isWidth && actual < 1)
+        throw dataError(fmt::format("input '{}' has width {}; widths must be positive", input->name,
+                                    actual));
+      if (dim.isConstant()) {
+        if (dim.constant() != actual)
+          throw dataError(fmt::format("input '{}' must have {} {}, but the array has shape {}",
+                                      input->name, isWidth ? "width" : "batch", dim.constant(),
+                                      shapeString(view.shape)));
+        continue;
+      }
+      const std::string symbol = dim.str();
+      auto [bound, inserted] = symbols.emplace(symbol, actual);
+      if (inserted) {
+        boundBy[symbol] = input->name;
+      } else if (bound->second != actual) {
+        throw dataError(fmt::format("symbolic dim '{}' is {} from input '{}' but {} from input '{}'",
+                                    symbol, bound->second, boundBy[symbol], actual, input->name));
+      }
+    }
+  }
+  return symbols;
+}
+
+void Model::Impl::checkRuntimeConditions(const SymbolBindings& symbols) const {
+  for (const ir::RuntimeCheck& check : graph().checks) {
+    auto value = check.value.evaluate(symbols);
+    if (!value || *value < 1)
+      throw dataError(fmt::format("{}: {} (with {})", at(check.location), check.message,
+                                  describe(symbols)));
+  }
+}
+
+std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>& inputs,
+                                         int threads) const {
+  const Impl& impl = *impl_;
+  const ir::Graph& graph = impl.graph();
+  std::vector<std::string> unbound = unboundParams();
+  if (!unbound.empty())
+    throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
+  SymbolBindings symbols = impl.bindSymbols(inputs);
+  impl.checkRuntimeConditions(symbols);
+
+  // Storage for every value: user inputs in place, packed params, outputs, temporaries.
+  std::map<const ir::Value*, float*> storage;
+  for (const ir::Value* input : graph.inputs)
+    storage[input] = const_cast<float*>(inputs.at(input->name).data);
+  for (auto& [param, packed] : impl.packedParams) storage[param] = const_cast<float*>(packed.data());
+  std::map<std::string, Tensor> results;
+  std::vector<std::vector<float>> temporaries;
+  for (const auto& op : graph.ops) {
+    const ir::Value* v = op->result;
+    int64_t batch = impl.evaluate(v->batch, symbols, "a batch size");
+    int64_t width = impl.evaluate(v->width, symbols, "a width");
+    std::vector<int64_t> shape = v->layout == ir::Layout::NWC
+                                     ? std::vector<int64_t>{batch, width, v->channels}
+                                     : std::vector<int64_t>{batch, v->channels, width};
+    auto output = std::find_if(graph.outputs.begin(), graph.outputs.end(),
+                               [&](const ir::Output& o) { return o.value == v; });
+    if (output != graph.outputs.end()) {
+      Tensor& tensor = results[output->name] = Tensor(shape);
+      storage[v] = tensor.data();
+    } else {
+      temporaries.emplace_back(static_cast<size_t>(elementCount(shape)));
+      storage[v] = temporaries.back().data();
+    }
+  }
+
+  int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (size_t i = 0; i < impl.calls.size(); ++i) {
+    const codegen::KernelCall& call = impl.calls[i];
+    std::vector<float*> buffers;
+    for (const ir::Value* v : call.buffers) buffers.push_back(storage.at(v));
+    int64_t batch = impl.evaluate(call.batch, symbols, "a batch size");
+    int64_t scalars[codegen::kScalarCount] = {
+        0, batch, impl.evaluate(call.inputWidth, symbols, "a width"),
+        impl.evaluate(call.outputWidth, symbols, "a width"),
+        impl.evaluate(call.padLeft, symbols, "a padding")};
+    // Samples are independent, so splitting the batch keeps results bit-identical.
+    int64_t parts = std::min<int64_t>(workers, batch);
+    if (parts <= 1) {
+      impl.kernels[i](buffers.data(), scalars);
+      continue;
+    }
+    std::vector<std::thread> pool;
+    for (int64_t p = 0; p < parts; ++p) {
+      pool.emplace_back([&, p] {
+        int64_t local[codegen::kScalarCount];
+        std::copy(scalars, scalars + codegen::kScalarCount, local);
+        local[codegen::kBatchBegin] = batch * p / parts;
+        local[codegen::kBatchEnd] = batch * (p + 1) / parts;
+        impl.kernels[i](buffers.data(), local);
+      });
+    }
+    for (std::thread& t : pool) t.join();
+  }
+  return results;
+}
+
+double Model::flops(const std::map<std::string, int64_t>& symbols) const {
+  double total = 0;
+  for (const auto& op : impl_->graph().ops) {
+    if (op->kind != ir::OpKind::Conv1d) continue;
+    const ir::Value& w = *op->operands[1];
+    auto batch = op->result->batch.evaluate(symbols);
+    auto width = op->result->width.evaluate(symbols);
+    if (!batch || !width) throw usageError("flops: every symbolic dim needs a value");
+    total += 2.0 * static_cast<double>(*batch) * static_cast<double>(*width) *
+             static_cast<double>(w.outChannels) * static_cast<double>(w.inChannelsPerGroup) *
+             static_cast<double>(w.kernelWidth);
+  }
+  return total;
+}
+
+}  // namespace cnv
