@@ -10,7 +10,11 @@ struct SymExpr::Node {
   int64_t value = 0;    // Const; Floor's offset c; Scale's factor; divisor of FloorDiv/Mod
   int64_t divisor = 1;  // Floor's m
   std::string symbol;   // Floor
-  SymExpr lhs, rhs;     // Add, Max (both); Scale, FloorDiv, Mod (lhs)
+  // Add, Max (both); Scale, FloorDiv, Mod (lhs). Held as nodes, not SymExprs: a default
+  // SymExpr allocates a node, which would recurse.
+  std::shared_ptr<const Node> lhsNode, rhsNode;
+  SymExpr lhs() const { return SymExpr::fromNode(lhsNode); }
+  SymExpr rhs() const { return SymExpr::fromNode(rhsNode); }
 };
 
 namespace {
@@ -57,11 +61,17 @@ SymExpr SymExpr::symbol(const std::string& name) {
 bool SymExpr::isConstant() const { return node_->kind == Kind::Const; }
 int64_t SymExpr::constant() const { return node_->value; }
 
+bool SymExpr::positiveForPositiveSymbols() const {
+  const Node& n = *node_;
+  if (n.kind == Kind::Const) return n.value >= 1;
+  return n.kind == Kind::Floor && n.divisor == 1 && n.value >= 0;
+}
+
 static SymExpr makeNode(Kind kind, const SymExpr& lhs, const SymExpr& rhs, int64_t value) {
   auto node = std::make_shared<SymExpr::Node>();
   node->kind = kind;
-  node->lhs = lhs;
-  node->rhs = rhs;
+  node->lhsNode = lhs.node();
+  node->rhsNode = rhs.node();
   node->value = value;
   return SymExpr::fromNode(std::move(node));
 }
@@ -78,8 +88,8 @@ SymExpr operator+(const SymExpr& a, const SymExpr& b) {
       node->value = checkedAdd(n.value, checkedMul(b.constant(), n.divisor));
       return SymExpr::fromNode(std::move(node));
     }
-    if (n.kind == Kind::Add && n.rhs.isConstant())
-      return n.lhs + SymExpr(checkedAdd(n.rhs.constant(), b.constant()));
+    if (n.kind == Kind::Add && n.rhs().isConstant())
+      return n.lhs() + SymExpr(checkedAdd(n.rhs().constant(), b.constant()));
   }
   return makeNode(Kind::Add, a, b, 0);
 }
@@ -91,8 +101,8 @@ SymExpr operator*(const SymExpr& a, int64_t k) {
   if (k == 0) return SymExpr(0);
   if (a.isConstant()) return SymExpr(checkedMul(a.constant(), k));
   const SymExpr::Node& n = *a.node_;
-  if (n.kind == Kind::Scale) return n.lhs * checkedMul(n.value, k);
-  if (n.kind == Kind::Add) return n.lhs * k + n.rhs * k;
+  if (n.kind == Kind::Scale) return n.lhs() * checkedMul(n.value, k);
+  if (n.kind == Kind::Add) return n.lhs() * k + n.rhs() * k;
   return makeNode(Kind::Scale, a, SymExpr(), k);
 }
 
@@ -141,11 +151,11 @@ std::optional<int64_t> SymExpr::evaluate(const SymbolBindings& bindings) const {
         if (it == bindings.end()) return std::nullopt;
         return floorDivide(checkedAdd(it->second, n.value), n.divisor);
       }
-      case Kind::Add: return checkedAdd(sub(n.lhs), sub(n.rhs));
-      case Kind::Scale: return checkedMul(sub(n.lhs), n.value);
-      case Kind::FloorDiv: return floorDivide(sub(n.lhs), n.value);
-      case Kind::Mod: return positiveMod(sub(n.lhs), n.value);
-      case Kind::Max: return std::max(sub(n.lhs), sub(n.rhs));
+      case Kind::Add: return checkedAdd(sub(n.lhs()), sub(n.rhs()));
+      case Kind::Scale: return checkedMul(sub(n.lhs()), n.value);
+      case Kind::FloorDiv: return floorDivide(sub(n.lhs()), n.value);
+      case Kind::Mod: return positiveMod(sub(n.lhs()), n.value);
+      case Kind::Max: return std::max(sub(n.lhs()), sub(n.rhs()));
     }
   } catch (const SymExprOverflow&) {
   }
@@ -174,12 +184,12 @@ std::string SymExpr::str() const {
       if (n.value == n.divisor - 1) return fmt::format("ceil({} / {})", n.symbol, n.divisor);
       return fmt::format("floor(({}) / {})", plus(n.symbol, n.value), n.divisor);
     case Kind::Add:
-      if (n.rhs.isConstant()) return plus(n.lhs.str(), n.rhs.constant());
-      return n.lhs.str() + " + " + n.rhs.str();
-    case Kind::Scale: return fmt::format("{} * {}", n.value, operand(n.lhs));
-    case Kind::FloorDiv: return fmt::format("floor({} / {})", operand(n.lhs), n.value);
-    case Kind::Mod: return fmt::format("{} mod {}", operand(n.lhs), n.value);
-    case Kind::Max: return fmt::format("max({}, {})", n.lhs.str(), n.rhs.str());
+      if (n.rhs().isConstant()) return plus(n.lhs().str(), n.rhs().constant());
+      return n.lhs().str() + " + " + n.rhs().str();
+    case Kind::Scale: return fmt::format("{} * {}", n.value, operand(n.lhs()));
+    case Kind::FloorDiv: return fmt::format("floor({} / {})", operand(n.lhs()), n.value);
+    case Kind::Mod: return fmt::format("{} mod {}", operand(n.lhs()), n.value);
+    case Kind::Max: return fmt::format("max({}, {})", n.lhs().str(), n.rhs().str());
   }
   return "?";
 }
@@ -194,8 +204,8 @@ bool SymExpr::operator==(const SymExpr& other) const {
     case Kind::Const:
     case Kind::Floor: return true;
     case Kind::Add:
-    case Kind::Max: return a.lhs == b.lhs && a.rhs == b.rhs;
-    default: return a.lhs == b.lhs;
+    case Kind::Max: return a.lhs() == b.lhs() && a.rhs() == b.rhs();
+    default: return a.lhs() == b.lhs();
   }
 }
 

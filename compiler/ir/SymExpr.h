@@ -38,6 +38,8 @@ class SymExpr {
   static SymExpr max(const SymExpr& a, const SymExpr& b);
 
   bool isConstant() const;
+  // True when the value is ≥ 1 whenever every symbol is ≥ 1 (a symbol plus c ≥ 0).
+  bool positiveForPositiveSymbols() const;
   int64_t constant() const;  // only when isConstant()
   // The value for the given symbol values; nullopt if a symbol is unbound or a step
   // overflows int64.
@@ -47,6 +49,7 @@ class SymExpr {
   bool operator!=(const SymExpr& other) const { return !(*this == other); }
 
   struct Node;
+  const std::shared_ptr<const Node>& node() const { return node_; }
   static SymExpr fromNode(std::shared_ptr<const Node> node) { return SymExpr(std::move(node)); }
 
  private:

@@ -72,7 +72,7 @@ class PaddingResolution {
       if (margin.isConstant()) {
         if (margin.constant() < 1) diagnostics_.error(op.location, message);
       } else {
-        graph_.checks.push_back({margin, message, op.location});
+        if (!margin.positiveForPositiveSymbols()) graph_.checks.push_back({margin, message, op.location});
       }
     }
   }

@@ -115,7 +115,7 @@ class ShapeInference {
       if (value.constant() < 1) diagnostics_.error(at, message);
       return;
     }
-    graph_.checks.push_back({value, message, at});
+    if (!value.positiveForPositiveSymbols()) graph_.checks.push_back({value, message, at});
   }
 
   void inferAdd(Op& op) {

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, builds, and runs ctest
+# (unit and correctness tests, error tests, the host example, PyTorch interop).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${CNV_BUILD_DIR:-$root/build}"
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh"
+cd "$build"
+ctest --output-on-failure -j "$(nproc)" "$@"

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Runs cnvc on one tests/error/*.cnv file and checks the diagnostics it prints.
+
+Directives in the .cnv file's comments:
+  # ARGS: check            the cnvc subcommand and flags (the file is appended); default "check"
+  # EXIT: 1                the expected exit status; default 1
+  # CHECK: 4:13: error: unknown name 'q'
+                           stderr must contain FILE:<text>, and the first such line must be
+                           followed by the source line and a caret under the column.
+CHECK lines must match in order.
+"""
+import re
+import subprocess
+import sys
+
+
+def main():
+    cnvc, case = sys.argv[1], sys.argv[2]
+    text = open(case, encoding="utf-8", errors="replace").read()
+    args = ["check"]
+    expected_exit = 1
+    checks = []
+    for line in text.splitlines():
+        m = re.match(r"\s*#\s*(ARGS|EXIT|CHECK):\s?(.*)$", line)
+        if not m:
+            continue
+        kind, value = m.group(1), m.group(2).rstrip()
+        if kind == "ARGS":
+            args = value.split()
+        elif kind == "EXIT":
+            expected_exit = int(value)
+        else:
+            checks.append(value)
+    result = subprocess.run([cnvc] + args + [case], capture_output=True, text=True, timeout=60)
+    failures = []
+    if result.returncode != expected_exit:
+        failures.append(f"exit status {result.returncode}, expected {expected_exit}")
+    err_lines = result.stderr.splitlines()
+    position = 0
+    source_lines = text.splitlines()
+    for check in checks:
+        wanted = f"{case}:{check}"
+        found = next((i for i in range(position, len(err_lines)) if wanted in err_lines[i]), None)
+        if found is None:
+            failures.append(f"missing diagnostic: {wanted!r}")
+            continue
+        m = re.match(r"(\d+):(\d+): (error|note)", check)
+        if m:
+            line_no, column = int(m.group(1)), int(m.group(2))
+            expected_source = source_lines[line_no - 1] if line_no <= len(source_lines) else ""
+            shown = err_lines[found + 1] if found + 1 < len(err_lines) else None
+            caret = err_lines[found + 2] if found + 2 < len(err_lines) else None
+            if shown != expected_source:
+                failures.append(f"source line after {wanted!r} is {shown!r}, expected {expected_source!r}")
+            if caret is None or caret.rstrip() != " " * (column - 1) + "^":
+                failures.append(f"caret line after {wanted!r} is {caret!r}, expected a caret at column {column}")
+        position = found + 1
+    if failures:
+        print(f"FAIL {case}")
+        for f in failures:
+            print("  " + f)
+        print("--- stderr ---\n" + result.stderr + "--- stdout ---\n" + result.stdout)
+        return 1
+    print(f"ok {case}: {len(checks)} diagnostics checked")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

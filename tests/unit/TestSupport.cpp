@@ -1,0 +1,78 @@
+#include "tests/unit/TestSupport.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "compiler/frontend/Parser.h"
+#include "tests/reference/Reference.h"
+
+namespace cnv::test {
+
+double toleranceRatio(const Tensor& actual, const Tensor& expected, std::string* detail) {
+  if (actual.shape() != expected.shape()) {
+    if (detail) *detail = "shape " + shapeString(actual.shape()) + " vs " + shapeString(expected.shape());
+    return INFINITY;
+  }
+  double worst = 0;
+  for (int64_t i = 0; i < actual.size(); ++i) {
+    double a = actual.data()[i], e = expected.data()[i];
+    double ratio = std::fabs(a - e) / (1e-4 + 1e-4 * std::fabs(e));
+    if (std::isnan(ratio)) ratio = INFINITY;
+    if (ratio > 1 && detail && detail->empty())
+      *detail = "element " + std::to_string(i) + ": " + std::to_string(a) + " vs " + std::to_string(e);
+    worst = std::max(worst, ratio);
+  }
+  return worst;
+}
+
+Tensor randomTensor(std::vector<int64_t> shape, std::mt19937& random) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  Tensor t(std::move(shape));
+  for (int64_t i = 0; i < t.size(); ++i) t.data()[i] = uniform(random);
+  return t;
+}
+
+std::vector<int64_t> concreteShape(const TensorSpec& spec,
+                                   const std::map<std::string, int64_t>& symbols) {
+  std::vector<int64_t> shape;
+  for (const std::string& dim : spec.dims) {
+    auto it = symbols.find(dim);
+    shape.push_back(it != symbols.end() ? it->second : std::stoll(dim));
+  }
+  return shape;
+}
+
+Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
+                   uint32_t seed, int threads) {
+  std::mt19937 random(seed);
+  Model model = Model::fromSource(source, "test.cnv");
+  std::map<std::string, Tensor> storage;
+  std::map<std::string, TensorView> params, inputs;
+  for (const TensorSpec& spec : model.params()) {
+    storage[spec.name] = randomTensor(concreteShape(spec, symbols), random);
+    params[spec.name] = storage[spec.name].view();
+    model.setParam(spec.name, params[spec.name]);
+  }
+  for (const TensorSpec& spec : model.inputs()) {
+    storage[spec.name] = randomTensor(concreteShape(spec, symbols), random);
+    inputs[spec.name] = storage[spec.name].view();
+  }
+  Comparison result;
+  result.jit = model.run(inputs, threads);
+
+  SourceFile file("test.cnv", source);
+  DiagnosticEngine diagnostics(file);
+  ast::Module module = parse(file, diagnostics);
+  result.reference = reference::runModel(module.models.at(0), inputs, params);
+  return result;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace cnv::test

@@ -1,0 +1,150 @@
+// The JIT against the reference implementation: the seed examples, randomized single
+// convs over every attribute, randomized pipelines, symbolic dims and thread counts.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "tests/unit/TestSupport.h"
+
+using cnv::test::runBoth;
+using cnv::test::toleranceRatio;
+
+namespace {
+
+void requireAgreement(const cnv::test::Comparison& c, const std::string& context) {
+  REQUIRE(c.jit.size() == c.reference.size());
+  for (const auto& [name, expected] : c.reference) {
+    INFO(context << "\noutput " << name);
+    REQUIRE(c.jit.count(name));
+    std::string detail;
+    double ratio = toleranceRatio(c.jit.at(name), expected, &detail);
+    INFO(detail);
+    REQUIRE(ratio <= 1.0);
+  }
+}
+
+// A random conv1d with every attribute drawn, and a width that fits it.
+struct RandomConv {
+  std::string source;
+  std::map<std::string, int64_t> symbols;
+};
+
+RandomConv randomConv(std::mt19937& random, bool symbolicWidth) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
+  int groups = std::vector<int>{1, 1, 1, 2, 3, 4}[pick(0, 5)];
+  int inChannels = groups * pick(1, 4);
+  int outChannels = groups * pick(1, 4);
+  bool depthwise = pick(0, 5) == 0;
+  if (depthwise) {
+    inChannels = pick(1, 6);
+    groups = inChannels;
+    outChannels = inChannels * pick(1, 2);
+  }
+  int kernel = pick(1, 6);
+  int stride = pick(1, 3);
+  int dilation = pick(1, 3);
+  int effective = dilation * (kernel - 1) + 1;
+  std::string padding;
+  int padLeft = 0, padRight = 0;
+  switch (pick(0, 5)) {
+    case 0: padding = "valid"; break;
+    case 1: padding = "same"; padLeft = padRight = effective; break;
+    case 2: padding = "same_lower"; padLeft = padRight = effective; break;
+    case 3: padding = "causal"; padLeft = effective; break;
+    case 4: padLeft = padRight = pick(0, 4); padding = std::to_string(padLeft); break;
+    default:
+      padLeft = pick(0, 4);
+      padRight = pick(0, 4);
+      padding = fmt::format("({}, {})", padLeft, padRight);
+  }
+  std::string mode = std::vector<std::string>{"zeros", "reflect", "replicate", "circular"}[pick(0, 3)];
+  int maxPad = std::max(padLeft, padRight);
+  // valid needs L ≥ E; reflect needs L > pad; circular L ≥ pad
+  int minWidth = std::max({effective, maxPad + 1, 1});
+  int width = minWidth + pick(0, 12);
+  int batch = pick(0, 3);
+  bool nwcIn = pick(0, 1), nwcOut = pick(0, 1), wio = pick(0, 1), bias = pick(0, 1);
+  std::string act = std::vector<std::string>{"", "relu", "relu6", "leaky_relu", "sigmoid", "tanh"}[pick(0, 5)];
+  std::string W = symbolicWidth ? "L" : std::to_string(width);
+  std::string inputDims = nwcIn ? fmt::format("N, {}, {}", W, inChannels)
+                                : fmt::format("N, {}, {}", inChannels, W);
+  std::string weightDims = wio ? fmt::format("{}, {}, {}", kernel, inChannels / groups, outChannels)
+                               : fmt::format("{}, {}, {}", outChannels, inChannels / groups, kernel);
+  std::string call = fmt::format("conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
+                                 bias ? ", b" : "", stride, dilation, groups, padding, mode);
+  if (!act.empty()) call = act + "(" + call + (act == "leaky_relu" ? ", alpha=0.2)" : ")");
+  RandomConv r;
+  r.source = fmt::format(
+      "model random {{\n  input x : f32[{}] layout {}\n  param w : f32[{}] layout {}\n{}"
+      "  y = {}\n  output y layout {}\n}}\n",
+      inputDims, nwcIn ? "NWC" : "NCW", weightDims, wio ? "WIO" : "OIW",
+      bias ? fmt::format("  param b : f32[{}]\n", outChannels) : "", call, nwcOut ? "NWC" : "NCW");
+  r.symbols = {{"N", batch}, {"L", width}};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("seed examples agree with the reference", "[correctness][seed]") {
+  const std::string dir = std::string(CNV_SOURCE_DIR) + "/examples/seed";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".cnv") continue;
+    ++files;
+    std::string source = cnv::test::readFile(entry.path());
+    for (int64_t batch : {0, 1, 7, 100})
+      for (int64_t width : {3, 15, 64}) {
+        auto c = runBoth(source, {{"N", batch}, {"L", width}}, 1234);
+        requireAgreement(c, fmt::format("{} N={} L={}", entry.path().string(), batch, width));
+      }
+  }
+  REQUIRE(files >= 6);
+}
+
+TEST_CASE("random single convs agree with the reference", "[correctness][random]") {
+  const uint32_t baseSeed = 20261124;
+  for (uint32_t i = 0; i < 300; ++i) {
+    std::mt19937 random(baseSeed + i);
+    RandomConv conv = randomConv(random, i % 2 == 0);
+    auto c = runBoth(conv.source, conv.symbols, baseSeed + i);
+    requireAgreement(c, fmt::format("seed {}\n{}N={} L={}", baseSeed + i, conv.source,
+                                    conv.symbols["N"], conv.symbols["L"]));
+  }
+}
+
+TEST_CASE("one compiled model serves every batch and width", "[correctness][symbolic]") {
+  const std::string source = R"(
+model strided {
+  input x : f32[N, L, 3] layout NWC
+  param w : f32[5, 3, 4] layout WIO
+  param b : f32[4]
+  y = relu(conv1d(x, w, b, stride=2, padding=same))
+  output y layout NCW
+})";
+  for (int64_t width = 1; width <= 24; ++width) {
+    auto c = runBoth(source, {{"N", width % 4}, {"L", width}}, 7);
+    requireAgreement(c, fmt::format("L={}", width));
+    REQUIRE(c.jit.at("y").shape() == std::vector<int64_t>{width % 4, 4, (width + 1) / 2});
+  }
+}
+
+TEST_CASE("results are identical for every thread count", "[correctness][threads]") {
+  const std::string source = R"(
+model block {
+  input x : f32[N, 8, L] layout NCW
+  param w : f32[8, 8, 3] layout OIW
+  h = conv1d(x, w, padding=same)
+  y = add(relu(h), x)
+  output y
+})";
+  auto one = runBoth(source, {{"N", 5}, {"L", 33}}, 3, 1);
+  for (int threads : {2, 3, 8}) {
+    auto many = runBoth(source, {{"N", 5}, {"L", 33}}, 3, threads);
+    const cnv::Tensor& a = one.jit.at("y");
+    const cnv::Tensor& b = many.jit.at("y");
+    REQUIRE(a.shape() == b.shape());
+    REQUIRE(std::equal(a.data(), a.data() + a.size(), b.data()));
+  }
+  requireAgreement(one, "threads");
+}
