@@ -11,6 +11,10 @@
 namespace cnv::ir {
 namespace {
 
+// 2^36 floats = 256 GiB: far beyond any real conv weight, far below int64 overflow in
+// the packing and indexing arithmetic.
+constexpr int64_t kMaxParamElements = int64_t{1} << 36;
+
 struct Definition {
   Value* value = nullptr;  // null until the defining statement has been built
   SourceLocation location;
@@ -188,6 +192,15 @@ class IrBuilder {
     std::optional<int64_t> dims[3];
     for (int i = 0; i < 3; ++i) dims[i] = integerDim(decl.dims[i], "param dim", 1);
     ok = ok && layout && dims[0] && dims[1] && dims[2];
+    int64_t elements = 0;
+    if (ok && (__builtin_mul_overflow(*dims[0], *dims[1], &elements) ||
+               __builtin_mul_overflow(elements, *dims[2], &elements) ||
+               elements > kMaxParamElements)) {
+      diagnostics_.error(decl.name.location,
+                         fmt::format("param '{}' is too large ({} x {} x {} elements)",
+                                     decl.name.text, *dims[0], *dims[1], *dims[2]));
+      ok = false;
+    }
     if (ok) {
       value->weightLayout = *layout;
       bool wio = *layout == WeightLayout::WIO;

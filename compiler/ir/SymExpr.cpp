@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace cnv::ir {
 
 struct SymExpr::Node {
@@ -162,6 +165,41 @@ std::optional<int64_t> SymExpr::evaluate(const SymbolBindings& bindings) const {
   return std::nullopt;
 }
 
+// A sum printed with its positive terms first and subtractions as " - ", so that
+// 2 + -1 * x reads as 2 - x.
+static void collectTerms(const SymExpr& e, std::vector<std::pair<bool, SymExpr>>& terms) {
+  const SymExpr::Node& n = *e.node();
+  if (n.kind == Kind::Add) {
+    collectTerms(n.lhs(), terms);
+    collectTerms(n.rhs(), terms);
+  } else if (n.kind == Kind::Scale && n.value < 0 && n.value != INT64_MIN) {
+    terms.push_back({false, n.lhs() * -n.value});
+  } else if (n.kind == Kind::Const && n.value < 0 && n.value != INT64_MIN) {
+    terms.push_back({false, SymExpr(-n.value)});
+  } else {
+    terms.push_back({true, e});
+  }
+}
+
+static bool isAtom(const SymExpr::Node& n);
+
+static std::string printSum(const SymExpr& e) {
+  std::vector<std::pair<bool, SymExpr>> terms;
+  collectTerms(e, terms);
+  std::stable_partition(terms.begin(), terms.end(), [](const auto& t) { return t.first; });
+  std::string out;
+  for (const auto& [positive, term] : terms) {
+    std::string text = term.str();
+    bool compound = term.node()->kind == Kind::Add;
+    if (!positive && compound) text = "(" + text + ")";
+    if (out.empty())
+      out = positive ? text : "-" + (isAtom(*term.node()) ? text : "(" + text + ")");
+    else
+      out += (positive ? " + " : " - ") + text;
+  }
+  return out;
+}
+
 static bool isAtom(const SymExpr::Node& n) {
   return n.kind == Kind::Const || n.kind == Kind::Max || n.kind == Kind::FloorDiv ||
          (n.kind == Kind::Floor && (n.divisor > 1 || n.value == 0));
@@ -183,10 +221,10 @@ std::string SymExpr::str() const {
       if (n.divisor == 1) return plus(n.symbol, n.value);
       if (n.value == n.divisor - 1) return fmt::format("ceil({} / {})", n.symbol, n.divisor);
       return fmt::format("floor(({}) / {})", plus(n.symbol, n.value), n.divisor);
-    case Kind::Add:
-      if (n.rhs().isConstant()) return plus(n.lhs().str(), n.rhs().constant());
-      return n.lhs().str() + " + " + n.rhs().str();
-    case Kind::Scale: return fmt::format("{} * {}", n.value, operand(n.lhs()));
+    case Kind::Add: return printSum(*this);
+    case Kind::Scale:
+      if (n.value == -1) return "-" + operand(n.lhs());
+      return fmt::format("{} * {}", n.value, operand(n.lhs()));
     case Kind::FloorDiv: return fmt::format("floor({} / {})", operand(n.lhs()), n.value);
     case Kind::Mod: return fmt::format("{} mod {}", operand(n.lhs()), n.value);
     case Kind::Max: return fmt::format("max({}, {})", n.lhs().str(), n.rhs().str());
