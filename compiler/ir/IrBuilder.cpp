@@ -226,7 +226,7 @@ class IrBuilder {
 
   void buildAssignment(const ast::Assignment& assignment) {
     Value* value = buildExpr(assignment.value, assignment.target.text);
-    if (value && value->producer == nullptr) {
+    if (value && assignment.value.kind == ast::Expr::Kind::Name) {
       // `y = x` names a copy, so that y and x stay distinct values (two outputs, say).
       if (!value->isActivation()) {
         diagnostics_.error(assignment.value.location,
