@@ -1,0 +1,118 @@
+// Run-time errors through the API: every bad call or bad array is a cnv::Error of the
+// right kind with a message that says what is wrong; nothing crashes.
+#include <catch2/catch.hpp>
+
+#include "cnv/cnv.h"
+
+namespace {
+
+const char* kModel = R"(model m {
+  input x : f32[N, L, 2] layout NWC
+  input s : f32[N, 4, L] layout NCW
+  param w : f32[5, 2, 4] layout WIO
+  param b : f32[4]
+  h = conv1d(x, w, b, padding=valid)
+  r = conv1d(x, w, padding=2, padding_mode=reflect)
+  y = add(r, s)
+  output h
+  output y
+})";
+
+cnv::Error::Kind kindOf(const std::function<void()>& call, std::string* message = nullptr) {
+  try {
+    call();
+  } catch (const cnv::Error& e) {
+    if (message) *message = e.what();
+    return e.kind();
+  }
+  FAIL("no cnv::Error thrown");
+  return cnv::Error::Kind::Internal;
+}
+
+struct Fixture {
+  cnv::Model model = cnv::Model::fromSource(kModel, "m.cnv");
+  std::vector<float> w = std::vector<float>(5 * 2 * 4, 0.5f), b = std::vector<float>(4, 1.0f);
+  Fixture() {
+    model.setParam("w", {w.data(), {5, 2, 4}});
+    model.setParam("b", {b.data(), {4}});
+  }
+  std::map<std::string, cnv::Tensor> run(int64_t n, int64_t lx, int64_t ls) {
+    cnv::Tensor x({n, lx, 2}), s({n, 4, ls});
+    return model.run({{"x", x.view()}, {"s", s.view()}});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a symbolic width too short for the kernel is a data error with its position",
+          "[runtime][errors]") {
+  Fixture f;
+  std::string message;
+  REQUIRE(kindOf([&] { f.run(1, 4, 4); }, &message) == cnv::Error::Kind::Data);
+  CHECK(message.find("m.cnv:6:7:") != std::string::npos);
+  CHECK(message.find("too short") != std::string::npos);
+  CHECK(message.find("L=4") != std::string::npos);
+}
+
+TEST_CASE("a reflect pad not below the run-time width is a data error", "[runtime][errors]") {
+  cnv::Model model = cnv::Model::fromSource(R"(model m {
+  input x : f32[N, 1, L] layout NCW
+  param w : f32[1, 1, 1] layout OIW
+  y = conv1d(x, w, padding=2, padding_mode=reflect)
+  output y })", "r.cnv");
+  std::vector<float> w(1, 1.0f);
+  model.setParam("w", {w.data(), {1, 1, 1}});
+  cnv::Tensor x({1, 1, 2});
+  std::string message;
+  REQUIRE(kindOf([&] { model.run({{"x", x.view()}}); }, &message) == cnv::Error::Kind::Data);
+  CHECK(message.find("r.cnv:4:7: reflect padding") != std::string::npos);
+  cnv::Tensor ok({1, 1, 3});
+  CHECK(model.run({{"x", ok.view()}}).at("y").shape() == std::vector<int64_t>{1, 1, 7});
+}
+
+TEST_CASE("one symbol bound to two values is a data error", "[runtime][errors]") {
+  Fixture f;
+  std::string message;
+  REQUIRE(kindOf([&] { f.run(1, 9, 8); }, &message) == cnv::Error::Kind::Data);
+  CHECK(message.find("'L'") != std::string::npos);
+}
+
+TEST_CASE("bad arrays are data errors; bad calls are usage errors", "[runtime][errors]") {
+  Fixture f;
+  cnv::Tensor x({1, 9, 2}), s({1, 4, 9}), wrongChannels({1, 9, 3}), rank2({9, 2});
+  CHECK(kindOf([&] { f.model.run({{"x", wrongChannels.view()}, {"s", s.view()}}); }) == cnv::Error::Kind::Data);
+  CHECK(kindOf([&] { f.model.run({{"x", rank2.view()}, {"s", s.view()}}); }) == cnv::Error::Kind::Data);
+  CHECK(kindOf([&] { f.model.run({{"x", x.view()}}); }) == cnv::Error::Kind::Usage);
+  CHECK(kindOf([&] { f.model.run({{"x", x.view()}, {"s", s.view()}, {"q", s.view()}}); }) ==
+        cnv::Error::Kind::Usage);
+  CHECK(kindOf([&] { f.model.setParam("w", {f.w.data(), {4, 2, 5}}); }) == cnv::Error::Kind::Data);
+  CHECK(kindOf([&] { f.model.setParam("nope", {f.w.data(), {5, 2, 4}}); }) == cnv::Error::Kind::Usage);
+  cnv::Model unbound = cnv::Model::fromSource(kModel, "m.cnv");
+  std::string message;
+  CHECK(kindOf([&] { unbound.run({{"x", x.view()}, {"s", s.view()}}); }, &message) == cnv::Error::Kind::Usage);
+  CHECK(message.find("w") != std::string::npos);
+}
+
+TEST_CASE("a batch of 0 gives empty outputs of the right shape", "[runtime]") {
+  Fixture f;
+  auto out = f.run(0, 9, 9);
+  CHECK(out.at("h").shape() == std::vector<int64_t>{0, 5, 4});
+  CHECK(out.at("y").shape() == std::vector<int64_t>{0, 9, 4});  // NWC, the first input's layout
+}
+
+TEST_CASE("several models in one file are chosen by name", "[runtime]") {
+  const char* text = R"(model a { input x : f32[N, L, 2] layout NWC
+  y = relu(x)
+  output y }
+model b { input x : f32[N, 2, L] layout NCW
+  y = tanh(x)
+  output y layout NWC })";
+  CHECK(kindOf([&] { cnv::Model::fromSource(text, "ab.cnv"); }) == cnv::Error::Kind::Usage);
+  CHECK(kindOf([&] { cnv::Model::fromSource(text, "ab.cnv", {"c"}); }) == cnv::Error::Kind::Usage);
+  cnv::Model b = cnv::Model::fromSource(text, "ab.cnv", {"b"});
+  CHECK(b.name() == "b");
+  cnv::Tensor x({1, 2, 3}, {0, 1, 2, 3, 4, 5});
+  cnv::Tensor y = b.run({{"x", x.view()}}).at("y");
+  REQUIRE(y.shape() == std::vector<int64_t>{1, 3, 2});
+  CHECK(y.data()[1] == Approx(std::tanh(3.0f)));  // y[0, w=0, c=1] = tanh(x[0, c=1, w=0])
+}
