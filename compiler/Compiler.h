@@ -31,6 +31,10 @@ std::string formatSignature(const ir::Graph& graph);
 // Dims of an activation in `layout` order, as text.
 std::vector<std::string> activationDims(const ir::Value& value, ir::Layout layout);
 
+// What the compiler did: kernels with their FLOPs, fusions, folded layout changes,
+// weight packing and the transposes that remain (and why).
+std::string formatReport(const ir::Graph& graph);
+
 // A param's dims in its declared order.
 std::vector<int64_t> paramShape(const ir::Value& value);
 std::vector<std::string> paramDims(const ir::Value& value);

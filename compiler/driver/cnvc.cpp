@@ -75,6 +75,7 @@ struct CompileOptions {
   std::string outputFile;
   bool listPasses = false;
   bool locations = false;
+  bool report = false;
 };
 
 void writeResult(const std::string& text, const std::string& outputFile) {
@@ -109,7 +110,9 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
   }
   cnv::CompiledIr compiled =
       cnv::compileToIr(cnv::readSourceFile(common.file), common.model, pipeline);
-  std::string emit = options.emit.empty() && options.dumpAfter.empty() ? "ir" : options.emit;
+  if (options.report) std::cout << cnv::formatReport(*compiled.graph);
+  bool onlyDiagnostics = !options.dumpAfter.empty() || options.report;
+  std::string emit = options.emit.empty() && !onlyDiagnostics ? "ir" : options.emit;
   if (emit.empty()) return 0;
   if (emit == "ast") {
     cnv::DiagnosticEngine diagnostics(*compiled.source);
@@ -264,6 +267,7 @@ int main(int argc, char** argv) {
   compileCommand->add_option("--dump-after", compileOptions.dumpAfter, "print the IR after PASS, or after every pass (all)");
   compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");
   compileCommand->add_flag("--locations", compileOptions.locations, "print source locations in the IR");
+  compileCommand->add_flag("--report", compileOptions.report, "print the fusions, folded layout changes, remaining transposes and FLOPs");
   compileCommand->add_flag("--list-passes", compileOptions.listPasses, "list the pass names and exit");
   // --list-passes needs no model file.
   compileCommand->get_option("MODEL")->required(false);

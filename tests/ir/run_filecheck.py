@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Runs the `RUN:` lines of one tests/ir/*.cnv file, lit-style.
+
+Substitutions: %cnvc (the driver), %FileCheck, %s (this file), %S (its folder),
+%examples (examples/seed). Each RUN line is a shell pipeline that must exit 0.
+"""
+import os
+import re
+import subprocess
+import sys
+
+
+def main():
+    cnvc, filecheck, case, source_dir = sys.argv[1:5]
+    text = open(case, encoding="utf-8").read()
+    runs = [m.group(1) for m in re.finditer(r"^\s*#\s*RUN:\s*(.*)$", text, re.M)]
+    if not runs:
+        print(f"{case}: no RUN line")
+        return 1
+    for run in runs:
+        command = (run.replace("%cnvc", cnvc).replace("%FileCheck", filecheck)
+                   .replace("%examples", os.path.join(source_dir, "examples", "seed"))
+                   .replace("%S", os.path.dirname(case)).replace("%s", case))
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", command],
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            print(f"FAIL {case}\n  $ {command}\n{result.stdout}{result.stderr}")
+            return 1
+        print(f"ok: {command}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
