@@ -10,6 +10,7 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <cstring>
 #include <mutex>
 
 #include "cnv/Error.h"
@@ -45,6 +46,24 @@ llvm::orc::JITTargetMachineBuilder hostBuilder() {
 
 std::unique_ptr<llvm::TargetMachine> createHostTargetMachine() {
   return unwrap(hostBuilder().createTargetMachine(), "creating the host target machine");
+}
+
+TargetInfo targetInfo(const llvm::TargetMachine& machine) {
+  const std::string features = machine.getTargetFeatureString().str();
+  auto has = [&](const char* feature) {
+    return features.find(std::string("+") + feature + ",") != std::string::npos ||
+           (features.size() >= std::strlen(feature) + 1 &&
+            features.compare(features.size() - std::strlen(feature) - 1, std::string::npos,
+                             std::string("+") + feature) == 0);
+  };
+  TargetInfo info;
+  if (has("avx512f")) {
+    info.vectorWidth = 16;
+    info.vectorRegisters = 32;
+  } else if (has("avx2") || has("avx")) {
+    info.vectorWidth = 8;
+  }
+  return info;
 }
 
 void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine) {
@@ -85,6 +104,7 @@ std::unique_ptr<Jit> Jit::create() {
   std::unique_ptr<Jit> jit(new Jit());
   auto builder = hostBuilder();
   jit->machine_ = unwrap(builder.createTargetMachine(), "creating the host target machine");
+  jit->target_ = targetInfo(*jit->machine_);
   jit->jit_ = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).create(),
                      "creating the JIT");
   // Kernels call expf and tanhf from the C library the host process already has.

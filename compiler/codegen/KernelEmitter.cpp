@@ -1,7 +1,8 @@
-// LLVM IR for the kernels: plain loop nests, one element at a time. Layouts are folded
-// into address arithmetic (per-layout strides), padding into index mapping, and the
-// epilogue runs on each element before its single store.
+// Schedules → LLVM IR. Layouts are folded into address arithmetic (per-layout strides),
+// padding into index mapping or, for interior positions, into nothing at all; the
+// epilogue runs on each element or vector before its single store.
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -37,33 +38,36 @@ class KernelEmitter {
     auto* type = llvm::FunctionType::get(b_.getVoidTy(), {ptr_, ptr_}, false);
     function_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, call.symbol, module_);
     function_->addFnAttr(llvm::Attribute::NoUnwind);
-    for (unsigned i = 0; i < 2; ++i) {
-      function_->addParamAttr(i, llvm::Attribute::NoAlias);
-    }
+    for (unsigned i = 0; i < 2; ++i) function_->addParamAttr(i, llvm::Attribute::NoAlias);
     b_.SetInsertPoint(BasicBlock::Create(context_, "entry", function_));
     LValue* buffers = function_->getArg(0);
     LValue* scalars = function_->getArg(1);
+    buffers_.clear();
+    scalars_.clear();
     for (size_t i = 0; i < call.buffers.size(); ++i)
       buffers_.push_back(b_.CreateLoad(ptr_, b_.CreateConstInBoundsGEP1_64(ptr_, buffers, i),
-                                       fmt("buf", i)));
+                                       "buf" + std::to_string(i)));
     for (int i = 0; i < kScalarCount; ++i)
       scalars_.push_back(b_.CreateLoad(i64_, b_.CreateConstInBoundsGEP1_64(i64_, scalars, i),
-                                       fmt("scalar", i)));
-    accumulator_ = b_.CreateAlloca(f32_, nullptr, "acc");
+                                       "scalar" + std::to_string(i)));
 
     const ir::Op& op = *call.op;
-    if (op.kind == ir::OpKind::Conv1d)
-      emitConv(op);
+    if (call.schedule.strategy == Strategy::DirectVector)
+      emitDirectConv(op, call.schedule);
+    else if (op.kind == ir::OpKind::Conv1d)
+      emitScalarConv(op);
     else
       emitMap(op);
     b_.CreateRetVoid();
-    buffers_.clear();
-    scalars_.clear();
   }
 
  private:
-  static std::string fmt(const char* prefix, size_t i) { return prefix + std::to_string(i); }
   LValue* constant(int64_t v) { return b_.getInt64(v); }
+
+  llvm::AllocaInst* entryAlloca(llvm::Type* type, const char* name) {
+    llvm::IRBuilder<> entry(&function_->getEntryBlock(), function_->getEntryBlock().begin());
+    return entry.CreateAlloca(type, nullptr, name);
+  }
 
   Strides strides(const ir::Value& v, LValue* width) {
     LValue* channels = constant(v.channels);
@@ -72,12 +76,14 @@ class KernelEmitter {
     return {batch, width, constant(1)};
   }
 
+  LValue* offset(const Strides& s, LValue* n, LValue* c, LValue* w) {
+    return b_.CreateAdd(b_.CreateAdd(b_.CreateMul(n, s.batch, "", true, true),
+                                     b_.CreateMul(c, s.channel, "", true, true), "", true, true),
+                        b_.CreateMul(w, s.width, "", true, true), "", true, true);
+  }
+
   LValue* address(LValue* base, const Strides& s, LValue* n, LValue* c, LValue* w) {
-    LValue* offset = b_.CreateAdd(
-        b_.CreateAdd(b_.CreateMul(n, s.batch, "", true, true), b_.CreateMul(c, s.channel, "", true, true),
-                     "", true, true),
-        b_.CreateMul(w, s.width, "", true, true), "", true, true);
-    return b_.CreateInBoundsGEP(f32_, base, offset);
+    return b_.CreateInBoundsGEP(f32_, base, offset(s, n, c, w));
   }
 
   void loop(LValue* begin, LValue* end, const std::string& name,
@@ -109,43 +115,49 @@ class KernelEmitter {
     b_.SetInsertPoint(join);
   }
 
-  llvm::FunctionCallee libm(const char* name) {
-    return module_.getOrInsertFunction(name, llvm::FunctionType::get(f32_, {f32_}, false));
+  LValue* minimum(LValue* a, LValue* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); }
+  LValue* maximum(LValue* a, LValue* b) { return b_.CreateSelect(b_.CreateICmpSGT(a, b), a, b); }
+
+  // f(v) for a libm function, lane by lane on vectors (libm's accuracy everywhere).
+  LValue* callLibm(const char* name, LValue* v) {
+    llvm::FunctionCallee f =
+        module_.getOrInsertFunction(name, llvm::FunctionType::get(f32_, {f32_}, false));
+    auto* vectorType = llvm::dyn_cast<llvm::FixedVectorType>(v->getType());
+    if (!vectorType) return b_.CreateCall(f, {v});
+    LValue* result = llvm::PoisonValue::get(vectorType);
+    for (unsigned lane = 0; lane < vectorType->getNumElements(); ++lane)
+      result = b_.CreateInsertElement(result, b_.CreateCall(f, {b_.CreateExtractElement(v, lane)}), lane);
+    return result;
   }
 
-  // Applies the op's epilogue steps to `v`, the value of element (n, c, w).
-  LValue* epilogue(const ir::Op& op, LValue* v, LValue* n, LValue* c, LValue* w,
-                   LValue* outputWidth) {
-    LValue* zero = llvm::ConstantFP::get(f32_, 0.0);
+  // Applies the op's epilogue steps to `v` (a float or a vector of floats);
+  // `residual(i)` loads operand i's matching element(s).
+  LValue* epilogue(const ir::Op& op, LValue* v, const std::function<LValue*(int)>& residual) {
+    llvm::Type* type = v->getType();
+    LValue* zero = llvm::ConstantFP::get(type, 0.0);
     for (const ir::EpilogueStep& step : op.epilogue) {
       switch (step.kind) {
-        case ir::OpKind::Add: {
-          const ir::Value& residual = *op.operands[step.operand];
-          LValue* at = address(buffers_[step.operand], strides(residual, outputWidth), n, c, w);
-          v = b_.CreateFAdd(v, b_.CreateLoad(f32_, at));
-          break;
-        }
+        case ir::OpKind::Add: v = b_.CreateFAdd(v, residual(step.operand)); break;
         case ir::OpKind::Relu:
           // select on v < 0 keeps NaN as NaN, like PyTorch.
           v = b_.CreateSelect(b_.CreateFCmpOLT(v, zero), zero, v);
           break;
         case ir::OpKind::Relu6: {
-          LValue* six = llvm::ConstantFP::get(f32_, 6.0);
+          LValue* six = llvm::ConstantFP::get(type, 6.0);
           v = b_.CreateSelect(b_.CreateFCmpOLT(v, zero), zero, v);
           v = b_.CreateSelect(b_.CreateFCmpOGT(v, six), six, v);
           break;
         }
         case ir::OpKind::LeakyRelu:
           v = b_.CreateSelect(b_.CreateFCmpOLT(v, zero),
-                              b_.CreateFMul(v, llvm::ConstantFP::get(f32_, step.alpha)), v);
+                              b_.CreateFMul(v, llvm::ConstantFP::get(type, step.alpha)), v);
           break;
         case ir::OpKind::Sigmoid: {
-          LValue* e = b_.CreateCall(libm("expf"), {b_.CreateFNeg(v)});
-          v = b_.CreateFDiv(llvm::ConstantFP::get(f32_, 1.0),
-                            b_.CreateFAdd(llvm::ConstantFP::get(f32_, 1.0), e));
+          LValue* one = llvm::ConstantFP::get(type, 1.0);
+          v = b_.CreateFDiv(one, b_.CreateFAdd(one, callLibm("expf", b_.CreateFNeg(v))));
           break;
         }
-        case ir::OpKind::Tanh: v = b_.CreateCall(libm("tanhf"), {v}); break;
+        case ir::OpKind::Tanh: v = callLibm("tanhf", v); break;
         default: throw internalError("codegen: unexpected epilogue step");
       }
     }
@@ -179,57 +191,60 @@ class KernelEmitter {
     throw internalError("codegen: unknown padding mode");
   }
 
-  void emitConv(const ir::Op& op) {
+  // Calls body(index) for the input position of tap `k` at output `wo`, skipping taps
+  // that fall in zero padding.
+  void forTap(const ir::Op& op, LValue* wo, LValue* k, LValue* inWidth,
+              const std::function<void(LValue*)>& body) {
+    LValue* pos = b_.CreateSub(b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)),
+                                            b_.CreateMul(k, constant(op.dilation))),
+                               scalars_[kPadLeft]);
+    auto [index, inside] = mapPosition(op.paddingMode, pos, inWidth);
+    if (inside)
+      ifThen(inside, [&, index = index] { body(index); });
+    else
+      body(index);
+  }
+
+  void emitScalarConv(const ir::Op& op) {
     const ir::Value& x = *op.operands[0];
     const ir::Value& weight = *op.operands[1];
     const ir::Value& y = *op.result;
-    const int64_t groups = op.groups;
     const int64_t inPerGroup = weight.inChannelsPerGroup;
-    const int64_t outPerGroup = weight.outChannels / groups;
-    const int64_t K = weight.kernelWidth;
+    const int64_t outPerGroup = weight.outChannels / op.groups;
     LValue* inWidth = scalars_[kInputWidth];
     LValue* outWidth = scalars_[kOutputWidth];
-    LValue* padLeft = scalars_[kPadLeft];
     Strides in = strides(x, inWidth);
     Strides out = strides(y, outWidth);
-    LValue* input = buffers_[0];
-    LValue* weights = buffers_[1];
-    LValue* output = buffers_.back();
+    llvm::AllocaInst* accumulator = entryAlloca(f32_, "acc");
 
     loop(scalars_[kBatchBegin], scalars_[kBatchEnd], "n", [&](LValue* n) {
-      loop(constant(0), outWidth, "wo", [&](LValue* wo) {
+      loop(scalars_[kWidthBegin], scalars_[kWidthEnd], "wo", [&](LValue* wo) {
         loop(constant(0), constant(y.channels), "co", [&](LValue* co) {
           LValue* group = b_.CreateUDiv(co, constant(outPerGroup));
           LValue* firstChannel = b_.CreateMul(group, constant(inPerGroup));
-          b_.CreateStore(llvm::ConstantFP::get(f32_, 0.0), accumulator_);
-          loop(constant(0), constant(K), "k", [&](LValue* k) {
-            LValue* pos = b_.CreateSub(
-                b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)), b_.CreateMul(k, constant(op.dilation))),
-                padLeft);
-            auto [index, inside] = mapPosition(op.paddingMode, pos, inWidth);
-            auto taps = [&, index = index] {
+          b_.CreateStore(llvm::ConstantFP::get(f32_, 0.0), accumulator);
+          loop(constant(0), constant(weight.kernelWidth), "k", [&](LValue* k) {
+            forTap(op, wo, k, inWidth, [&](LValue* index) {
               loop(constant(0), constant(inPerGroup), "ci", [&](LValue* ci) {
                 LValue* xv = b_.CreateLoad(
-                    f32_, address(input, in, n, b_.CreateAdd(firstChannel, ci), index));
-                LValue* wIndex =
-                    b_.CreateAdd(b_.CreateMul(b_.CreateAdd(b_.CreateMul(co, constant(inPerGroup)), ci),
-                                              constant(K)),
-                                 k);
-                LValue* wv = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, weights, wIndex));
-                LValue* acc = b_.CreateLoad(f32_, accumulator_);
-                b_.CreateStore(b_.CreateFAdd(acc, b_.CreateFMul(xv, wv)), accumulator_);
+                    f32_, address(buffers_[0], in, n, b_.CreateAdd(firstChannel, ci), index));
+                LValue* wIndex = b_.CreateAdd(
+                    b_.CreateMul(b_.CreateAdd(b_.CreateMul(co, constant(inPerGroup)), ci),
+                                 constant(weight.kernelWidth)),
+                    k);
+                LValue* wv = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, buffers_[1], wIndex));
+                LValue* acc = b_.CreateLoad(f32_, accumulator);
+                b_.CreateStore(b_.CreateFAdd(acc, b_.CreateFMul(xv, wv)), accumulator);
               });
-            };
-            if (inside)
-              ifThen(inside, taps);
-            else
-              taps();
+            });
           });
-          LValue* v = b_.CreateLoad(f32_, accumulator_);
+          LValue* v = b_.CreateLoad(f32_, accumulator);
           if (op.hasBias)
             v = b_.CreateFAdd(v, b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, buffers_[2], co)));
-          v = epilogue(op, v, n, co, wo, outWidth);
-          b_.CreateStore(v, address(output, out, n, co, wo));
+          v = epilogue(op, v, [&](int i) {
+            return b_.CreateLoad(f32_, address(buffers_[i], strides(*op.operands[i], outWidth), n, co, wo));
+          });
+          b_.CreateStore(v, address(buffers_.back(), out, n, co, wo));
         });
       });
     });
@@ -242,12 +257,156 @@ class KernelEmitter {
     Strides in = strides(x, width);
     Strides out = strides(y, width);
     loop(scalars_[kBatchBegin], scalars_[kBatchEnd], "n", [&](LValue* n) {
-      loop(constant(0), width, "w", [&](LValue* w) {
+      loop(scalars_[kWidthBegin], scalars_[kWidthEnd], "w", [&](LValue* w) {
         loop(constant(0), constant(y.channels), "c", [&](LValue* c) {
           LValue* v = b_.CreateLoad(f32_, address(buffers_[0], in, n, c, w));
-          v = epilogue(op, v, n, c, w, width);
+          v = epilogue(op, v, [&](int i) {
+            return b_.CreateLoad(f32_, address(buffers_[i], strides(*op.operands[i], width), n, c, w));
+          });
           b_.CreateStore(v, address(buffers_.back(), out, n, c, w));
         });
+      });
+    });
+  }
+
+  // ---- DirectVector ---------------------------------------------------------------
+
+  // Loads (or stores) the vector of channels [c0, c0 + lanes) at (n, w) of an activation,
+  // masked to the channels that exist; contiguous when channels are innermost, a
+  // gather (scatter) otherwise.
+  LValue* channelPointers(LValue* base, const Strides& s, LValue* n, LValue* c0, LValue* w,
+                          llvm::FixedVectorType* vectorType) {
+    std::vector<llvm::Constant*> lanes;
+    for (unsigned i = 0; i < vectorType->getNumElements(); ++i) lanes.push_back(b_.getInt64(i));
+    LValue* laneChannels = b_.CreateAdd(b_.CreateVectorSplat(vectorType->getNumElements(), c0),
+                                        llvm::ConstantVector::get(lanes));
+    LValue* baseOffset = b_.CreateAdd(b_.CreateMul(n, s.batch), b_.CreateMul(w, s.width));
+    LValue* offsets = b_.CreateAdd(b_.CreateVectorSplat(vectorType->getNumElements(), baseOffset),
+                                   b_.CreateMul(laneChannels, b_.CreateVectorSplat(vectorType->getNumElements(), s.channel)));
+    return b_.CreateGEP(f32_, base, offsets);
+  }
+
+  LValue* loadChannels(const ir::Value& v, LValue* base, LValue* width, LValue* n, LValue* c0,
+                       LValue* w, LValue* mask, llvm::FixedVectorType* type) {
+    Strides s = strides(v, width);
+    if (v.layout == ir::Layout::NWC)
+      return b_.CreateMaskedLoad(type, address(base, s, n, c0, w), llvm::Align(4), mask,
+                                 llvm::ConstantFP::get(type, 0.0));
+    return b_.CreateMaskedGather(type, channelPointers(base, s, n, c0, w, type), llvm::Align(4),
+                                 mask, llvm::ConstantFP::get(type, 0.0));
+  }
+
+  void storeChannels(const ir::Value& v, LValue* value, LValue* base, LValue* width, LValue* n,
+                     LValue* c0, LValue* w, LValue* mask, llvm::FixedVectorType* type) {
+    Strides s = strides(v, width);
+    if (v.layout == ir::Layout::NWC)
+      b_.CreateMaskedStore(value, address(base, s, n, c0, w), llvm::Align(4), mask);
+    else
+      b_.CreateMaskedScatter(value, channelPointers(base, s, n, c0, w, type), llvm::Align(4), mask);
+  }
+
+  void emitDirectConv(const ir::Op& op, const Schedule& schedule) {
+    const ir::Value& x = *op.operands[0];
+    const ir::Value& weight = *op.operands[1];
+    const ir::Value& y = *op.result;
+    const int lanes = schedule.vectorWidth;
+    const int vectors = schedule.vectorsPerTile;
+    const int tile = schedule.widthTile;
+    const int64_t block = schedule.channelBlock();
+    const int64_t K = weight.kernelWidth, C = x.channels;
+    const int64_t blocks = (y.channels + block - 1) / block;
+    auto* vectorType = llvm::FixedVectorType::get(f32_, lanes);
+    LValue* inWidth = scalars_[kInputWidth];
+    LValue* outWidth = scalars_[kOutputWidth];
+    LValue* padLeft = scalars_[kPadLeft];
+    Strides in = strides(x, inWidth);
+
+    // Output positions whose every tap lies inside the input: [interiorBegin, interiorEnd)
+    // ∩ [widthBegin, widthEnd). Elsewhere taps are checked one position at a time.
+    LValue* widthBegin = scalars_[kWidthBegin];
+    LValue* widthEnd = scalars_[kWidthEnd];
+    LValue* firstInside = b_.CreateSDiv(b_.CreateAdd(padLeft, constant(op.stride - 1)), constant(op.stride));
+    LValue* lastReach = b_.CreateAdd(b_.CreateSub(inWidth, constant(1 + (K - 1) * op.dilation)), padLeft);
+    LValue* endInside = b_.CreateSelect(b_.CreateICmpSLT(lastReach, constant(0)), constant(0),
+                                        b_.CreateAdd(b_.CreateSDiv(lastReach, constant(op.stride)), constant(1)));
+    LValue* interiorBegin = minimum(maximum(firstInside, widthBegin), widthEnd);
+    LValue* interiorEnd = maximum(minimum(endInside, widthEnd), interiorBegin);
+    LValue* tiles = b_.CreateSDiv(b_.CreateSub(interiorEnd, interiorBegin), constant(tile));
+    LValue* tiledEnd = b_.CreateAdd(interiorBegin, b_.CreateMul(tiles, constant(tile)));
+
+    std::vector<llvm::AllocaInst*> accumulators;
+    for (int i = 0; i < tile * vectors; ++i) accumulators.push_back(entryAlloca(vectorType, "acc"));
+
+    loop(scalars_[kBatchBegin], scalars_[kBatchEnd], "n", [&](LValue* n) {
+      loop(constant(0), constant(blocks), "cb", [&](LValue* cb) {
+        LValue* firstChannel = b_.CreateMul(cb, constant(block));
+        LValue* weights = b_.CreateInBoundsGEP(f32_, buffers_[1], b_.CreateMul(cb, constant(K * C * block)));
+
+        // One tile of `count` positions from `wo0`; `checked` maps every tap.
+        auto emitTile = [&](LValue* wo0, int count, bool checked) {
+          for (int i = 0; i < count * vectors; ++i)
+            b_.CreateStore(llvm::ConstantFP::get(vectorType, 0.0), accumulators[i]);
+          loop(constant(0), constant(K), "k", [&](LValue* k) {
+            LValue* tapWeights = b_.CreateInBoundsGEP(f32_, weights, b_.CreateMul(k, constant(C * block)));
+            auto accumulate = [&](const std::vector<LValue*>& positions) {
+              loop(constant(0), constant(C), "ci", [&](LValue* ci) {
+                LValue* row = b_.CreateInBoundsGEP(f32_, tapWeights, b_.CreateMul(ci, constant(block)));
+                std::vector<LValue*> w(vectors);
+                for (int v = 0; v < vectors; ++v)
+                  w[v] = b_.CreateAlignedLoad(vectorType, b_.CreateConstInBoundsGEP1_64(f32_, row, v * lanes),
+                                              llvm::Align(4));
+                for (int r = 0; r < count; ++r) {
+                  LValue* xv = b_.CreateLoad(f32_, address(buffers_[0], in, n, ci, positions[r]));
+                  LValue* splat = b_.CreateVectorSplat(lanes, xv);
+                  for (int v = 0; v < vectors; ++v) {
+                    llvm::AllocaInst* acc = accumulators[r * vectors + v];
+                    LValue* sum = b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vectorType},
+                                                     {splat, w[v], b_.CreateLoad(vectorType, acc)});
+                    b_.CreateStore(sum, acc);
+                  }
+                }
+              });
+            };
+            if (checked) {
+              forTap(op, wo0, k, inWidth, [&](LValue* index) { accumulate({index}); });
+            } else {
+              std::vector<LValue*> positions;
+              for (int r = 0; r < count; ++r) {
+                LValue* wo = b_.CreateAdd(wo0, constant(r));
+                positions.push_back(b_.CreateSub(
+                    b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)), b_.CreateMul(k, constant(op.dilation))),
+                    padLeft));
+              }
+              accumulate(positions);
+            }
+          });
+          for (int r = 0; r < count; ++r) {
+            LValue* wo = b_.CreateAdd(wo0, constant(r));
+            for (int v = 0; v < vectors; ++v) {
+              LValue* c0 = b_.CreateAdd(firstChannel, constant(v * lanes));
+              std::vector<llvm::Constant*> laneIndex;
+              for (int i = 0; i < lanes; ++i) laneIndex.push_back(b_.getInt64(i));
+              LValue* mask = b_.CreateICmpSLT(
+                  b_.CreateAdd(b_.CreateVectorSplat(lanes, c0), llvm::ConstantVector::get(laneIndex)),
+                  b_.CreateVectorSplat(lanes, constant(y.channels)));
+              LValue* value = b_.CreateLoad(vectorType, accumulators[r * vectors + v]);
+              if (op.hasBias)
+                value = b_.CreateFAdd(value, b_.CreateAlignedLoad(vectorType,
+                                                                  b_.CreateInBoundsGEP(f32_, buffers_[2], c0),
+                                                                  llvm::Align(4)));
+              value = epilogue(op, value, [&](int i) {
+                return loadChannels(*op.operands[i], buffers_[i], outWidth, n, c0, wo, mask, vectorType);
+              });
+              storeChannels(y, value, buffers_.back(), outWidth, n, c0, wo, mask, vectorType);
+            }
+          }
+        };
+
+        loop(widthBegin, interiorBegin, "left", [&](LValue* wo) { emitTile(wo, 1, true); });
+        loop(constant(0), tiles, "tile", [&](LValue* t) {
+          emitTile(b_.CreateAdd(interiorBegin, b_.CreateMul(t, constant(tile))), tile, false);
+        });
+        loop(tiledEnd, widthEnd, "right", [&](LValue* wo) { emitTile(wo, 1, true); });
       });
     });
   }
@@ -261,7 +420,6 @@ class KernelEmitter {
   llvm::Function* function_ = nullptr;
   std::vector<LValue*> buffers_;
   std::vector<LValue*> scalars_;
-  LValue* accumulator_ = nullptr;
 };
 
 }  // namespace

@@ -1,16 +1,39 @@
+// Scheduling: picks each kernel's strategy and register tile for the host's vectors,
+// and the packed layouts of the params that the chosen loops read.
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "compiler/codegen/Kernels.h"
 
 namespace cnv::codegen {
+namespace {
 
-std::vector<KernelCall> planKernels(const ir::Graph& graph) {
+Schedule chooseSchedule(const ir::Op& op, const TargetInfo& target) {
+  Schedule schedule;
+  if (op.kind != ir::OpKind::Conv1d || op.groups != 1) return schedule;
+  const int64_t outChannels = op.result->channels;
+  schedule.strategy = Strategy::DirectVector;
+  schedule.vectorWidth = target.vectorWidth;
+  const int64_t vectorsNeeded = (outChannels + target.vectorWidth - 1) / target.vectorWidth;
+  // Leave registers for the weight vectors and the broadcast input; keep ~3/4 of the
+  // file for accumulators, as oneDNN's 24-of-32 zmm tile does.
+  const int accumulators = target.vectorRegisters * 3 / 4;
+  schedule.vectorsPerTile = static_cast<int>(std::min<int64_t>({vectorsNeeded, 4, accumulators / 2}));
+  schedule.widthTile = std::max(1, std::min(12, accumulators / schedule.vectorsPerTile));
+  return schedule;
+}
+
+}  // namespace
+
+std::vector<KernelCall> scheduleKernels(const ir::Graph& graph, const TargetInfo& target) {
   std::vector<KernelCall> calls;
   for (size_t i = 0; i < graph.ops.size(); ++i) {
     const ir::Op& op = *graph.ops[i];
     KernelCall call;
     call.symbol = fmt::format("cnv_{}_{}_{}", graph.name, i, ir::name(op.kind));
     call.op = &op;
+    call.schedule = chooseSchedule(op, target);
     call.buffers.assign(op.operands.begin(), op.operands.end());
     call.buffers.push_back(op.result);
     call.batch = op.result->batch;
@@ -22,21 +45,81 @@ std::vector<KernelCall> planKernels(const ir::Graph& graph) {
   return calls;
 }
 
-// Kernels read weights as [O][I/groups][K], PyTorch's order, so OIW weights pass
-// through and WIO ([K][I/groups][O]) weights are transposed once, at bind time.
-int64_t packedWeightSize(const ir::Value& w) {
-  return w.outChannels * w.inChannelsPerGroup * w.kernelWidth;
+std::string printSchedules(const std::vector<KernelCall>& calls) {
+  std::string out;
+  for (const KernelCall& call : calls) {
+    const ir::Op& op = *call.op;
+    const Schedule& s = call.schedule;
+    const ir::Value& y = *op.result;
+    out += fmt::format("kernel @{} computes %{} ({})\n", call.symbol, y.name, ir::name(op.kind));
+    out += "  for n in [batch_begin, batch_end)\n";
+    if (s.strategy == Strategy::Scalar) {
+      out += "    for wo in [width_begin, width_end)\n";
+      out += fmt::format("      for co in [0, {})\n", y.channels);
+      if (op.kind == ir::OpKind::Conv1d) {
+        const ir::Value& w = *op.operands[1];
+        out += fmt::format("        for k in [0, {}): pos = wo*{} + k*{} - pad_left, mapped by {} padding\n",
+                           w.kernelWidth, op.stride, op.dilation, ir::name(op.paddingMode));
+        out += fmt::format("          for ci in [0, {}): acc += x[n, group*{} + ci, pos] * w[co][ci][k]\n",
+                           w.inChannelsPerGroup, w.inChannelsPerGroup);
+      }
+      out += "        epilogue, store one element\n";
+      continue;
+    }
+    const ir::Value& w = *op.operands[1];
+    out += fmt::format("    for co0 in [0, {}) step {}: {} vectors of <{} x float>\n", y.channels,
+                       s.channelBlock(), s.vectorsPerTile, s.vectorWidth);
+    out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",
+                       s.widthTile, s.widthTile, s.vectorsPerTile);
+    out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+    out += fmt::format("          for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, ci]) "
+                       "* w_packed[co0/{}][k][ci][v]\n",
+                       w.inChannelsPerGroup, op.stride, op.dilation, s.channelBlock());
+    out += fmt::format("      for wo at the borders and the tail, one at a time: taps checked, {} padding\n",
+                       ir::name(op.paddingMode));
+    out += "      epilogue on vectors, store\n";
+  }
+  return out;
 }
 
-void packWeight(const ir::Value& w, const float* user, float* packed) {
-  const int64_t O = w.outChannels, I = w.inChannelsPerGroup, K = w.kernelWidth;
-  if (w.weightLayout == ir::WeightLayout::OIW) {
-    std::copy(user, user + O * I * K, packed);
-    return;
+bool isPackedOperand(const KernelCall& call, size_t index) {
+  if (call.op->kind != ir::OpKind::Conv1d) return false;
+  return index == 1 || (index == 2 && call.op->hasBias);
+}
+
+// Scalar kernels read weights as [O][I/groups][K] (PyTorch's order) and biases as they
+// are; DirectVector kernels read weights as [O/B][K][I][B] and biases as [O rounded up
+// to B], B = the channel block, zero-filled past O so that partial blocks need no masks
+// on loads.
+std::vector<float> packOperand(const KernelCall& call, size_t index, const float* user) {
+  const ir::Value& param = *call.op->operands[index];
+  const bool direct = call.schedule.strategy == Strategy::DirectVector;
+  const int64_t block = direct ? call.schedule.channelBlock() : 1;
+  if (param.kind == ir::ValueKind::Bias) {
+    const int64_t O = param.biasLength;
+    std::vector<float> packed((O + block - 1) / block * block, 0.0f);
+    std::copy(user, user + O, packed.begin());
+    return packed;
   }
+  const int64_t O = param.outChannels, I = param.inChannelsPerGroup, K = param.kernelWidth;
+  const bool wio = param.weightLayout == ir::WeightLayout::WIO;
+  auto at = [&](int64_t o, int64_t i, int64_t k) {
+    return wio ? user[(k * I + i) * O + o] : user[(o * I + i) * K + k];
+  };
+  if (!direct) {
+    std::vector<float> packed(O * I * K);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < I; ++i)
+        for (int64_t k = 0; k < K; ++k) packed[(o * I + i) * K + k] = at(o, i, k);
+    return packed;
+  }
+  const int64_t blocks = (O + block - 1) / block;
+  std::vector<float> packed(blocks * K * I * block, 0.0f);
   for (int64_t o = 0; o < O; ++o)
     for (int64_t i = 0; i < I; ++i)
-      for (int64_t k = 0; k < K; ++k) packed[(o * I + i) * K + k] = user[(k * I + i) * O + o];
+      for (int64_t k = 0; k < K; ++k)
+        packed[(((o / block) * K + k) * I + i) * block + o % block] = at(o, i, k);
+  return packed;
 }
 
 }  // namespace cnv::codegen

@@ -1,11 +1,17 @@
-// IR → LLVM IR: one kernel function per op of the fused graph, and the calling
-// convention the runtime uses to run them.
+// The loop-nest level between the fused IR and LLVM IR, and the kernels' calling
+// convention.
+//
+// scheduleKernels() turns each op of the fused graph into one KernelCall with a
+// Schedule: which strategy (loop structure), the vector width, and the register tile.
+// printSchedules() shows that level (`cnvc compile --emit=loops`); emitKernels() lowers
+// it to LLVM IR.
 //
 // Every kernel has the signature
 //   void kernel(float* const* buffers, const int64_t* scalars)
-// buffers: the op's operands in order (weights already packed by packWeight), then its
-// result. scalars: see ScalarSlot. Shapes that are symbolic in the model arrive as
-// scalars, so one compiled kernel serves every batch and width.
+// buffers: the op's operands in order (weights and biases packed for the kernel by
+// packOperand, once, at bind time), then its result. scalars: see ScalarSlot. Shapes
+// that are symbolic in the model arrive as scalars, so one compiled kernel serves every
+// batch and width; the batch and width ranges let the runtime split work across threads.
 #pragma once
 
 #include <llvm/IR/LLVMContext.h>
@@ -26,29 +32,56 @@ enum ScalarSlot : int {
   kInputWidth,
   kOutputWidth,
   kPadLeft,
+  kWidthBegin,  // ... and output positions [kWidthBegin, kWidthEnd)
+  kWidthEnd,
   kScalarCount
 };
 
 using KernelFunction = void (*)(float* const* buffers, const int64_t* scalars);
 
+enum class Strategy {
+  // One output element at a time; any conv (groups, modes) and every map.
+  Scalar,
+  // Channels-innermost register tiles: widthTile output positions × vectorsPerTile
+  // vectors of output channels accumulate in registers; each tap broadcasts one input
+  // value against vectorsPerTile weight vectors. Interior positions run unchecked;
+  // the border positions check each tap against the padding mode. groups = 1 only.
+  DirectVector,
+};
+
+struct Schedule {
+  Strategy strategy = Strategy::Scalar;
+  int vectorWidth = 1;     // floats per vector register
+  int vectorsPerTile = 1;  // output-channel vectors per register tile
+  int widthTile = 1;       // output positions per register tile
+  int64_t channelBlock() const { return int64_t{vectorWidth} * vectorsPerTile; }
+};
+
 struct KernelCall {
   std::string symbol;
   const ir::Op* op;
+  Schedule schedule;
   std::vector<const ir::Value*> buffers;  // operands, then the result
   ir::SymExpr batch, inputWidth, outputWidth, padLeft;
 };
 
+struct TargetInfo {
+  int vectorWidth = 4;  // 16 with AVX-512, 8 with AVX2, 4 otherwise
+  int vectorRegisters = 16;
+};
+
 // The kernels to run, in order, for a graph that went through the whole pipeline.
-std::vector<KernelCall> planKernels(const ir::Graph& graph);
+std::vector<KernelCall> scheduleKernels(const ir::Graph& graph, const TargetInfo& target);
+std::string printSchedules(const std::vector<KernelCall>& calls);
 
 // Emits the LLVM IR of every kernel in `calls`.
 std::unique_ptr<llvm::Module> emitKernels(const ir::Graph& graph,
                                           const std::vector<KernelCall>& calls,
                                           llvm::LLVMContext& context);
 
-// Number of floats a weight occupies once packed, and the packing itself: `user` is in
-// the weight's declared layout.
-int64_t packedWeightSize(const ir::Value& weight);
-void packWeight(const ir::Value& weight, const float* user, float* packed);
+// Whether operand `index` of `call` is a param the kernel wants repacked, and the
+// repacking: `user` holds the param in its declared layout.
+bool isPackedOperand(const KernelCall& call, size_t index);
+std::vector<float> packOperand(const KernelCall& call, size_t index, const float* user);
 
 }  // namespace cnv::codegen

@@ -123,10 +123,14 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
     writeResult(cnv::ir::print(*compiled.graph, options.locations), options.outputFile);
     return 0;
   }
-  llvm::LLVMContext context;
-  auto calls = cnv::codegen::planKernels(*compiled.graph);
-  auto module = cnv::codegen::emitKernels(*compiled.graph, calls, context);
   auto machine = cnv::codegen::createHostTargetMachine();
+  auto calls = cnv::codegen::scheduleKernels(*compiled.graph, cnv::codegen::targetInfo(*machine));
+  if (emit == "loops") {
+    writeResult(cnv::codegen::printSchedules(calls), options.outputFile);
+    return 0;
+  }
+  llvm::LLVMContext context;
+  auto module = cnv::codegen::emitKernels(*compiled.graph, calls, context);
   cnv::codegen::optimizeModule(*module, *machine);
   if (emit == "llvm") {
     std::string text;
@@ -262,8 +266,8 @@ int main(int argc, char** argv) {
   CompileOptions compileOptions;
   CLI::App* compileCommand = app.add_subcommand("compile", "print the IR, LLVM IR or assembly, or write an object file");
   addCommon(compileCommand, common);
-  compileCommand->add_option("--emit", compileOptions.emit, "what to produce: ast < ir < llvm < asm < obj")
-      ->check(CLI::IsMember({"ast", "ir", "llvm", "asm", "obj"}));
+  compileCommand->add_option("--emit", compileOptions.emit, "what to produce: ast < ir < loops < llvm < asm < obj")
+      ->check(CLI::IsMember({"ast", "ir", "loops", "llvm", "asm", "obj"}));
   compileCommand->add_option("--dump-after", compileOptions.dumpAfter, "print the IR after PASS, or after every pass (all)");
   compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");
   compileCommand->add_flag("--locations", compileOptions.locations, "print source locations in the IR");

@@ -1,12 +1,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "cnv/cnv.h"
 #include "compiler/Compiler.h"
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Kernels.h"
+#include "ThreadPool.h"
 
 namespace cnv {
 
@@ -18,7 +21,11 @@ struct Model::Impl {
   std::vector<codegen::KernelFunction> kernels;
   std::unique_ptr<codegen::Jit> jit;
   std::vector<TensorSpec> inputs, params, outputs;
-  std::map<const ir::Value*, std::vector<float>> packedParams;
+  std::set<const ir::Value*> boundParams;
+  // packedOperands[call][operand]: params repacked for that kernel's loops.
+  std::vector<std::map<size_t, std::vector<float>>> packedOperands;
+  mutable std::unique_ptr<ThreadPool> pool;
+  mutable std::mutex runMutex;  // one run at a time per model: the pool is shared
 
   const ir::Graph& graph() const { return *compiled.graph; }
 
@@ -55,10 +62,11 @@ Model Model::fromSource(const std::string& text, const std::string& fileName,
   for (const ir::Output& o : graph.outputs)
     impl->outputs.push_back({o.name, activationDims(*o.value, o.layout), ir::name(o.layout)});
 
-  impl->calls = codegen::planKernels(graph);
+  impl->jit = codegen::Jit::create();
+  impl->calls = codegen::scheduleKernels(graph, impl->jit->target());
+  impl->packedOperands.resize(impl->calls.size());
   auto context = std::make_unique<llvm::LLVMContext>();
   auto module = codegen::emitKernels(graph, impl->calls, *context);
-  impl->jit = codegen::Jit::create();
   impl->jit->addModule(std::move(module), std::move(context));
   for (const codegen::KernelCall& call : impl->calls)
     impl->kernels.push_back(reinterpret_cast<codegen::KernelFunction>(impl->jit->lookup(call.symbol)));
@@ -86,19 +94,20 @@ void Model::setParam(const std::string& name, const TensorView& value) {
                                     : "",
                                 shapeString(value.shape)));
   if (!value.data) throw usageError(fmt::format("param '{}': null data pointer", name));
-  std::vector<float>& packed = impl_->packedParams[&param];
-  if (param.kind == ir::ValueKind::Weight) {
-    packed.resize(codegen::packedWeightSize(param));
-    codegen::packWeight(param, value.data, packed.data());
-  } else {
-    packed.assign(value.data, value.data + param.biasLength);
+  elementCount(declared);  // the IR builder bounds param sizes; stay safe regardless
+  for (size_t c = 0; c < impl_->calls.size(); ++c) {
+    const codegen::KernelCall& call = impl_->calls[c];
+    for (size_t i = 0; i < call.op->operands.size(); ++i)
+      if (call.op->operands[i] == &param && codegen::isPackedOperand(call, i))
+        impl_->packedOperands[c][i] = codegen::packOperand(call, i, value.data);
   }
+  impl_->boundParams.insert(&param);
 }
 
 std::vector<std::string> Model::unboundParams() const {
   std::vector<std::string> names;
   for (const ir::Value* v : impl_->graph().params)
-    if (!impl_->packedParams.count(v)) names.push_back(v->name);
+    if (!impl_->boundParams.count(v)) names.push_back(v->name);
   return names;
 }
 
@@ -196,7 +205,6 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>
   std::map<const ir::Value*, float*> storage;
   for (const ir::Value* input : graph.inputs)
     storage[input] = const_cast<float*>(inputs.at(input->name).data);
-  for (auto& [param, packed] : impl.packedParams) storage[param] = const_cast<float*>(packed.data());
   std::map<std::string, Tensor> results;
   std::vector<std::vector<float>> temporaries;
   for (const auto& op : graph.ops) {
@@ -217,33 +225,53 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>
     }
   }
 
-  int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::lock_guard<std::mutex> lock(impl.runMutex);
+  if (!impl.pool || impl.pool->size() != workers) impl.pool = std::make_unique<ThreadPool>(workers);
   for (size_t i = 0; i < impl.calls.size(); ++i) {
     const codegen::KernelCall& call = impl.calls[i];
     std::vector<float*> buffers;
-    for (const ir::Value* v : call.buffers) buffers.push_back(storage.at(v));
-    int64_t batch = impl.evaluate(call.batch, symbols, "a batch size");
-    int64_t scalars[codegen::kScalarCount] = {
-        0, batch, impl.evaluate(call.inputWidth, symbols, "a width"),
-        impl.evaluate(call.outputWidth, symbols, "a width"),
-        impl.evaluate(call.padLeft, symbols, "a padding")};
-    // Samples are independent, so splitting the batch keeps results bit-identical.
-    int64_t parts = std::min<int64_t>(workers, batch);
+    for (size_t b = 0; b < call.buffers.size(); ++b) {
+      auto packed = impl.packedOperands[i].find(b);
+      buffers.push_back(packed != impl.packedOperands[i].end() ? const_cast<float*>(packed->second.data())
+                                                               : storage.at(call.buffers[b]));
+    }
+    const int64_t batch = impl.evaluate(call.batch, symbols, "a batch size");
+    const int64_t outputWidth = impl.evaluate(call.outputWidth, symbols, "a width");
+    int64_t scalars[codegen::kScalarCount] = {};
+    scalars[codegen::kBatchEnd] = batch;
+    scalars[codegen::kInputWidth] = impl.evaluate(call.inputWidth, symbols, "a width");
+    scalars[codegen::kOutputWidth] = outputWidth;
+    scalars[codegen::kPadLeft] = impl.evaluate(call.padLeft, symbols, "a padding");
+    scalars[codegen::kWidthEnd] = outputWidth;
+    // Work items are (sample, width chunk) pairs: whole samples when the batch alone
+    // keeps every thread busy, otherwise each sample's width split in chunks. Samples
+    // and positions are independent, so results do not depend on the split.
+    const double work = static_cast<double>(batch) * static_cast<double>(outputWidth) *
+                        static_cast<double>(call.op->result->channels) *
+                        (call.op->kind == ir::OpKind::Conv1d
+                             ? static_cast<double>(call.op->operands[1]->inChannelsPerGroup *
+                                                   call.op->operands[1]->kernelWidth)
+                             : 1.0);
+    const int parts = work < 200000 ? 1 : static_cast<int>(std::min<int64_t>(workers, batch * outputWidth));
     if (parts <= 1) {
       impl.kernels[i](buffers.data(), scalars);
       continue;
     }
-    std::vector<std::thread> pool;
-    for (int64_t p = 0; p < parts; ++p) {
-      pool.emplace_back([&, p] {
-        int64_t local[codegen::kScalarCount];
-        std::copy(scalars, scalars + codegen::kScalarCount, local);
-        local[codegen::kBatchBegin] = batch * p / parts;
-        local[codegen::kBatchEnd] = batch * (p + 1) / parts;
+    const int64_t chunks = batch >= parts ? 1 : (parts + batch - 1) / batch;
+    const int64_t items = batch * chunks;
+    impl.pool->run(parts, [&](int part) {
+      int64_t local[codegen::kScalarCount];
+      std::copy(scalars, scalars + codegen::kScalarCount, local);
+      for (int64_t item = items * part / parts; item < items * (part + 1) / parts; ++item) {
+        const int64_t n = item / chunks, chunk = item % chunks;
+        local[codegen::kBatchBegin] = n;
+        local[codegen::kBatchEnd] = n + 1;
+        local[codegen::kWidthBegin] = outputWidth * chunk / chunks;
+        local[codegen::kWidthEnd] = outputWidth * (chunk + 1) / chunks;
         impl.kernels[i](buffers.data(), local);
-      });
-    }
-    for (std::thread& t : pool) t.join();
+      }
+    });
   }
   return results;
 }
