@@ -295,6 +295,12 @@ int main(int argc, char** argv) {
   benchCommand->add_option("--seconds", benchOptions.seconds, "how long to keep timing")
       ->check(CLI::Range(0.0, 600.0));
 
+  const std::set<std::string> subcommands = {"check", "compile", "run", "bench"};
+  if (argc > 1 && argv[1][0] != '-' && !subcommands.count(argv[1])) {
+    std::cerr << "cnvc: error: unknown subcommand '" << argv[1]
+              << "' (expected check, compile, run or bench)\nRun 'cnvc --help' for usage.\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -316,7 +322,7 @@ int main(int argc, char** argv) {
   } catch (const cnv::Error& e) {
     std::string message = e.what();
     if (!message.empty() && message.back() != '\n') message += '\n';
-    if (e.kind() == cnv::Error::Kind::Model) {
+    if (e.rendered()) {
       std::cerr << message;  // already rendered diagnostics
     } else {
       std::cerr << "cnvc: " << (e.kind() == cnv::Error::Kind::Internal ? "" : "error: ") << message;

@@ -63,7 +63,7 @@ std::string DiagnosticEngine::render() const {
 }
 
 void DiagnosticEngine::throwIfErrors() const {
-  if (hasErrors()) throw modelError(render());
+  if (hasErrors()) throw Error(Error::Kind::Model, render(), true);
 }
 
 }  // namespace cnv

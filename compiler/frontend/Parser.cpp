@@ -283,6 +283,14 @@ ast::Module parse(const SourceFile& file, DiagnosticEngine& diagnostics) {
 
   ast::Module module = AstBuilder(diagnostics).build(tree);
   if (module.models.empty()) diagnostics.error({1, 1}, "the file holds no model");
+  for (size_t i = 0; i < module.models.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (module.models[i].name.text == module.models[j].name.text) {
+        diagnostics.error(module.models[i].name.location,
+                          fmt::format("redefinition of model '{}'", module.models[i].name.text));
+        diagnostics.note(module.models[j].name.location, "first defined here");
+        break;
+      }
   diagnostics.throwIfErrors();
   return module;
 }

@@ -402,8 +402,8 @@ class IrBuilder {
         return true;
       case ast::AttrValue::Kind::Tuple:
         if (v.elements.size() != 2) {
-          diagnostics_.error(v.location, fmt::format("padding tuple must be (left, right), not {} "
-                                                     "values",
+          diagnostics_.error(v.location, fmt::format("a padding tuple is (left, right): 2 values, "
+                                                     "not {}",
                                                      v.elements.size()));
           return false;
         }

@@ -220,6 +220,7 @@ std::string SymExpr::str() const {
     case Kind::Floor:
       if (n.divisor == 1) return plus(n.symbol, n.value);
       if (n.value == n.divisor - 1) return fmt::format("ceil({} / {})", n.symbol, n.divisor);
+      if (n.value == 0) return fmt::format("floor({} / {})", n.symbol, n.divisor);
       return fmt::format("floor(({}) / {})", plus(n.symbol, n.value), n.divisor);
     case Kind::Add: return printSum(*this);
     case Kind::Scale:

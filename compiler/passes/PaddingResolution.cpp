@@ -63,12 +63,14 @@ class PaddingResolution {
   void checkModeLimits(const Op& op, const SymExpr& width) {
     if (op.paddingMode != PaddingMode::Reflect && op.paddingMode != PaddingMode::Circular) return;
     bool reflect = op.paddingMode == PaddingMode::Reflect;
-    for (const SymExpr* pad : {&op.padLeft, &op.padRight}) {
+    std::vector<const SymExpr*> pads = {&op.padLeft};
+    if (op.padRight != op.padLeft) pads.push_back(&op.padRight);
+    for (const SymExpr* pad : pads) {
       // reflect: width − pad ≥ 1; circular: width − pad + 1 ≥ 1
       SymExpr margin = width - *pad + (reflect ? 0 : 1);
       std::string message = fmt::format(
           "{} padding of {} needs an input width {} {}, but the width is {}", name(op.paddingMode),
-          pad->str(), reflect ? "greater than" : "at least", pad->str(), width.str());
+          pad->str(), reflect ? "greater than" : "of at least", pad->str(), width.str());
       if (margin.isConstant()) {
         if (margin.constant() < 1) diagnostics_.error(op.location, message);
       } else {

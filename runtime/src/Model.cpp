@@ -185,9 +185,11 @@ SymbolBindings Model::Impl::bindSymbols(const std::map<std::string, TensorView>&
 void Model::Impl::checkRuntimeConditions(const SymbolBindings& symbols) const {
   for (const ir::RuntimeCheck& check : graph().checks) {
     auto value = check.value.evaluate(symbols);
-    if (!value || *value < 1)
-      throw dataError(fmt::format("{}: {} (with {})", at(check.location), check.message,
-                                  describe(symbols)));
+    if (!value || *value < 1) {
+      DiagnosticEngine diagnostics(*compiled.source);
+      diagnostics.error(check.location, fmt::format("{} (with {})", check.message, describe(symbols)));
+      throw Error(Error::Kind::Data, diagnostics.render(), true);
+    }
   }
 }
 

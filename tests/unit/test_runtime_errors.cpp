@@ -65,7 +65,7 @@ TEST_CASE("a reflect pad not below the run-time width is a data error", "[runtim
   cnv::Tensor x({1, 1, 2});
   std::string message;
   REQUIRE(kindOf([&] { model.run({{"x", x.view()}}); }, &message) == cnv::Error::Kind::Data);
-  CHECK(message.find("r.cnv:4:7: reflect padding") != std::string::npos);
+  CHECK(message.find("r.cnv:4:7: error: reflect padding") != std::string::npos);
   cnv::Tensor ok({1, 1, 3});
   CHECK(model.run({{"x", ok.view()}}).at("y").shape() == std::vector<int64_t>{1, 1, 7});
 }

@@ -15,11 +15,16 @@ class Error : public std::runtime_error {
     Internal,  // a compiler invariant broke; always a bug in cnv
   };
 
-  Error(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  // `rendered`: the message is already in the diagnostic format (FILE:LINE:COL: error:
+  // MESSAGE, source line, caret) and is shown as it is.
+  Error(Kind kind, const std::string& message, bool rendered = false)
+      : std::runtime_error(message), kind_(kind), rendered_(rendered) {}
   Kind kind() const { return kind_; }
+  bool rendered() const { return rendered_; }
 
  private:
   Kind kind_;
+  bool rendered_;
 };
 
 inline Error modelError(const std::string& m) { return Error(Error::Kind::Model, m); }
