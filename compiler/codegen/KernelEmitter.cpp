@@ -52,7 +52,7 @@ class KernelEmitter {
                                        "scalar" + std::to_string(i)));
 
     const ir::Op& op = *call.op;
-    if (call.schedule.strategy == Strategy::DirectVector)
+    if (call.schedule.strategy != Strategy::Scalar)
       emitDirectConv(op, call.schedule);
     else if (op.kind == ir::OpKind::Conv1d)
       emitScalarConv(op);
@@ -305,6 +305,36 @@ class KernelEmitter {
       b_.CreateMaskedScatter(value, channelPointers(base, s, n, c0, w, type), llvm::Align(4), mask);
   }
 
+  LValue* laneIndices(int lanes) {
+    std::vector<llvm::Constant*> indices;
+    for (int i = 0; i < lanes; ++i) indices.push_back(b_.getInt64(i));
+    return llvm::ConstantVector::get(indices);
+  }
+
+  // Lanes whose channel c0 + lane exists.
+  LValue* channelMask(LValue* c0, int lanes, int64_t channels) {
+    return b_.CreateICmpSLT(b_.CreateAdd(b_.CreateVectorSplat(lanes, c0), laneIndices(lanes)),
+                            b_.CreateVectorSplat(lanes, constant(channels)));
+  }
+
+  // Input values for output channels [c0, c0 + lanes) at input position `pos`: input
+  // channel (c0 + lane) / multiplier. One contiguous load when that is c0 + lane in a
+  // channels-innermost input, a gather otherwise.
+  LValue* loadInputChannels(const ir::Value& x, LValue* base, LValue* width, LValue* n, LValue* c0,
+                            LValue* pos, LValue* mask, llvm::FixedVectorType* type,
+                            int64_t multiplier) {
+    if (multiplier == 1) return loadChannels(x, base, width, n, c0, pos, mask, type);
+    Strides s = strides(x, width);
+    const unsigned lanes = type->getNumElements();
+    LValue* channels = b_.CreateUDiv(b_.CreateAdd(b_.CreateVectorSplat(lanes, c0), laneIndices(lanes)),
+                                     b_.CreateVectorSplat(lanes, constant(multiplier)));
+    LValue* baseOffset = b_.CreateAdd(b_.CreateMul(n, s.batch), b_.CreateMul(pos, s.width));
+    LValue* offsets = b_.CreateAdd(b_.CreateVectorSplat(lanes, baseOffset),
+                                   b_.CreateMul(channels, b_.CreateVectorSplat(lanes, s.channel)));
+    return b_.CreateMaskedGather(type, b_.CreateGEP(f32_, base, offsets), llvm::Align(4), mask,
+                                 llvm::ConstantFP::get(type, 0.0));
+  }
+
   void emitDirectConv(const ir::Op& op, const Schedule& schedule) {
     const ir::Value& x = *op.operands[0];
     const ir::Value& weight = *op.operands[1];
@@ -313,8 +343,10 @@ class KernelEmitter {
     const int vectors = schedule.vectorsPerTile;
     const int tile = schedule.widthTile;
     const int64_t block = schedule.channelBlock();
-    const int64_t K = weight.kernelWidth, C = x.channels;
+    const int64_t K = weight.kernelWidth, C = x.channels, I = weight.inChannelsPerGroup;
     const int64_t blocks = (y.channels + block - 1) / block;
+    const bool depthwise = schedule.strategy == Strategy::DepthwiseVector;
+    const int64_t multiplier = y.channels / x.channels;  // depthwise: outputs per input channel
     auto* vectorType = llvm::FixedVectorType::get(f32_, lanes);
     LValue* inWidth = scalars_[kInputWidth];
     LValue* outWidth = scalars_[kOutputWidth];
@@ -340,15 +372,37 @@ class KernelEmitter {
     loop(scalars_[kBatchBegin], scalars_[kBatchEnd], "n", [&](LValue* n) {
       loop(constant(0), constant(blocks), "cb", [&](LValue* cb) {
         LValue* firstChannel = b_.CreateMul(cb, constant(block));
-        LValue* weights = b_.CreateInBoundsGEP(f32_, buffers_[1], b_.CreateMul(cb, constant(K * C * block)));
+        LValue* weights = b_.CreateInBoundsGEP(f32_, buffers_[1], b_.CreateMul(cb, constant(K * I * block)));
 
         // One tile of `count` positions from `wo0`; `checked` maps every tap.
         auto emitTile = [&](LValue* wo0, int count, bool checked) {
           for (int i = 0; i < count * vectors; ++i)
             b_.CreateStore(llvm::ConstantFP::get(vectorType, 0.0), accumulators[i]);
           loop(constant(0), constant(K), "k", [&](LValue* k) {
-            LValue* tapWeights = b_.CreateInBoundsGEP(f32_, weights, b_.CreateMul(k, constant(C * block)));
+            LValue* tapWeights = b_.CreateInBoundsGEP(f32_, weights, b_.CreateMul(k, constant(I * block)));
+            // Depthwise: output channel co reads input channel co / multiplier alone, so
+            // each lane loads its own input value instead of sharing a broadcast.
+            auto accumulateDepthwise = [&](const std::vector<LValue*>& positions) {
+              for (int v = 0; v < vectors; ++v) {
+                LValue* wv = b_.CreateAlignedLoad(
+                    vectorType, b_.CreateConstInBoundsGEP1_64(f32_, tapWeights, v * lanes), llvm::Align(4));
+                LValue* c0 = b_.CreateAdd(firstChannel, constant(v * lanes));
+                LValue* mask = channelMask(c0, lanes, y.channels);
+                for (int r = 0; r < count; ++r) {
+                  LValue* xv = loadInputChannels(x, buffers_[0], inWidth, n, c0, positions[r], mask,
+                                                 vectorType, multiplier);
+                  llvm::AllocaInst* acc = accumulators[r * vectors + v];
+                  b_.CreateStore(b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vectorType},
+                                                    {xv, wv, b_.CreateLoad(vectorType, acc)}),
+                                 acc);
+                }
+              }
+            };
             auto accumulate = [&](const std::vector<LValue*>& positions) {
+              if (depthwise) {
+                accumulateDepthwise(positions);
+                return;
+              }
               loop(constant(0), constant(C), "ci", [&](LValue* ci) {
                 LValue* row = b_.CreateInBoundsGEP(f32_, tapWeights, b_.CreateMul(ci, constant(block)));
                 std::vector<LValue*> w(vectors);
@@ -384,11 +438,7 @@ class KernelEmitter {
             LValue* wo = b_.CreateAdd(wo0, constant(r));
             for (int v = 0; v < vectors; ++v) {
               LValue* c0 = b_.CreateAdd(firstChannel, constant(v * lanes));
-              std::vector<llvm::Constant*> laneIndex;
-              for (int i = 0; i < lanes; ++i) laneIndex.push_back(b_.getInt64(i));
-              LValue* mask = b_.CreateICmpSLT(
-                  b_.CreateAdd(b_.CreateVectorSplat(lanes, c0), llvm::ConstantVector::get(laneIndex)),
-                  b_.CreateVectorSplat(lanes, constant(y.channels)));
+              LValue* mask = channelMask(c0, lanes, y.channels);
               LValue* value = b_.CreateLoad(vectorType, accumulators[r * vectors + v]);
               if (op.hasBias)
                 value = b_.CreateFAdd(value, b_.CreateAlignedLoad(vectorType,

@@ -11,9 +11,11 @@ namespace {
 
 Schedule chooseSchedule(const ir::Op& op, const TargetInfo& target) {
   Schedule schedule;
-  if (op.kind != ir::OpKind::Conv1d || op.groups != 1) return schedule;
+  if (op.kind != ir::OpKind::Conv1d) return schedule;
+  const bool depthwise = op.groups > 1 && op.operands[1]->inChannelsPerGroup == 1;
+  if (op.groups != 1 && !depthwise) return schedule;
   const int64_t outChannels = op.result->channels;
-  schedule.strategy = Strategy::DirectVector;
+  schedule.strategy = depthwise ? Strategy::DepthwiseVector : Strategy::DirectVector;
   schedule.vectorWidth = target.vectorWidth;
   const int64_t vectorsNeeded = (outChannels + target.vectorWidth - 1) / target.vectorWidth;
   // Leave registers for the weight vectors and the broadcast input; keep ~3/4 of the
@@ -72,6 +74,11 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
     out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",
                        s.widthTile, s.widthTile, s.vectorsPerTile);
     out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+    if (s.strategy == Strategy::DepthwiseVector)
+      out += fmt::format("          acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
+                         "* w_packed[co0/{}][k][v]\n",
+                         op.stride, op.dilation, y.channels / op.operands[0]->channels, s.channelBlock());
+    else
     out += fmt::format("          for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, ci]) "
                        "* w_packed[co0/{}][k][ci][v]\n",
                        w.inChannelsPerGroup, op.stride, op.dilation, s.channelBlock());
@@ -93,7 +100,7 @@ bool isPackedOperand(const KernelCall& call, size_t index) {
 // on loads.
 std::vector<float> packOperand(const KernelCall& call, size_t index, const float* user) {
   const ir::Value& param = *call.op->operands[index];
-  const bool direct = call.schedule.strategy == Strategy::DirectVector;
+  const bool direct = call.schedule.strategy != Strategy::Scalar;
   const int64_t block = direct ? call.schedule.channelBlock() : 1;
   if (param.kind == ir::ValueKind::Bias) {
     const int64_t O = param.biasLength;

@@ -47,6 +47,9 @@ enum class Strategy {
   // value against vectorsPerTile weight vectors. Interior positions run unchecked;
   // the border positions check each tap against the padding mode. groups = 1 only.
   DirectVector,
+  // DirectVector's loops for groups with one input channel each (depthwise, with any
+  // channel multiplier): each lane loads its own input channel instead of a broadcast.
+  DepthwiseVector,
 };
 
 struct Schedule {

@@ -25,7 +25,8 @@ struct Model::Impl {
   // packedOperands[call][operand]: params repacked for that kernel's loops.
   std::vector<std::map<size_t, std::vector<float>>> packedOperands;
   mutable std::unique_ptr<ThreadPool> pool;
-  mutable std::mutex runMutex;  // one run at a time per model: the pool is shared
+  mutable std::mutex runMutex;  // one run at a time per model: pool and scratch are shared
+  mutable std::vector<std::vector<float>> scratch;
 
   const ir::Graph& graph() const { return *compiled.graph; }
 
@@ -36,6 +37,8 @@ struct Model::Impl {
   SymbolBindings bindSymbols(const std::map<std::string, TensorView>& given) const;
   void checkRuntimeConditions(const SymbolBindings& symbols) const;
   int64_t evaluate(const ir::SymExpr& e, const SymbolBindings& symbols, const char* what) const;
+  // Shape of `v` in its storage layout for the bound symbols.
+  std::vector<int64_t> storageShape(const ir::Value& v, const SymbolBindings& symbols) const;
 };
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -193,8 +196,41 @@ void Model::Impl::checkRuntimeConditions(const SymbolBindings& symbols) const {
   }
 }
 
+std::map<std::string, std::vector<int64_t>> Model::outputShapes(
+    const std::map<std::string, TensorView>& inputs) const {
+  SymbolBindings symbols = impl_->bindSymbols(inputs);
+  impl_->checkRuntimeConditions(symbols);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const ir::Output& o : impl_->graph().outputs)
+    shapes[o.name] = impl_->storageShape(*o.value, symbols);
+  return shapes;
+}
+
 std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>& inputs,
                                          int threads) const {
+  std::map<std::string, Tensor> results;
+  std::map<std::string, MutableTensorView> views;
+  for (auto& [name, shape] : outputShapes(inputs)) {
+    results[name] = Tensor(shape);
+    views[name] = results[name].mutableView();
+  }
+  runInto(inputs, views, threads);
+  return results;
+}
+
+std::vector<int64_t> Model::Impl::storageShape(const ir::Value& v,
+                                              const SymbolBindings& symbols) const {
+  int64_t batch = evaluate(v.batch, symbols, "a batch size");
+  int64_t width = evaluate(v.width, symbols, "a width");
+  std::vector<int64_t> shape = v.layout == ir::Layout::NWC
+                                   ? std::vector<int64_t>{batch, width, v.channels}
+                                   : std::vector<int64_t>{batch, v.channels, width};
+  elementCount(shape);  // rejects shapes whose size overflows
+  return shape;
+}
+
+void Model::runInto(const std::map<std::string, TensorView>& inputs,
+                    const std::map<std::string, MutableTensorView>& outputs, int threads) const {
   const Impl& impl = *impl_;
   const ir::Graph& graph = impl.graph();
   std::vector<std::string> unbound = unboundParams();
@@ -202,33 +238,41 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>
     throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
   SymbolBindings symbols = impl.bindSymbols(inputs);
   impl.checkRuntimeConditions(symbols);
+  for (const auto& [name, view] : outputs)
+    if (std::none_of(graph.outputs.begin(), graph.outputs.end(),
+                     [&](const ir::Output& o) { return o.name == name; }))
+      throw usageError(fmt::format("model '{}' has no output named '{}'", graph.name, name));
 
-  // Storage for every value: user inputs in place, packed params, outputs, temporaries.
+  std::lock_guard<std::mutex> lock(impl.runMutex);
+  // Storage for every value: user inputs in place, outputs in the caller's buffers,
+  // temporaries in scratch kept between runs.
   std::map<const ir::Value*, float*> storage;
   for (const ir::Value* input : graph.inputs)
     storage[input] = const_cast<float*>(inputs.at(input->name).data);
-  std::map<std::string, Tensor> results;
-  std::vector<std::vector<float>> temporaries;
+  size_t scratchUsed = 0;
   for (const auto& op : graph.ops) {
     const ir::Value* v = op->result;
-    int64_t batch = impl.evaluate(v->batch, symbols, "a batch size");
-    int64_t width = impl.evaluate(v->width, symbols, "a width");
-    std::vector<int64_t> shape = v->layout == ir::Layout::NWC
-                                     ? std::vector<int64_t>{batch, width, v->channels}
-                                     : std::vector<int64_t>{batch, v->channels, width};
+    std::vector<int64_t> shape = impl.storageShape(*v, symbols);
     auto output = std::find_if(graph.outputs.begin(), graph.outputs.end(),
                                [&](const ir::Output& o) { return o.value == v; });
     if (output != graph.outputs.end()) {
-      Tensor& tensor = results[output->name] = Tensor(shape);
-      storage[v] = tensor.data();
+      auto given = outputs.find(output->name);
+      if (given == outputs.end())
+        throw usageError(fmt::format("no buffer given for output '{}'", output->name));
+      if (given->second.shape != shape)
+        throw usageError(fmt::format("output '{}' needs a buffer of shape {}, not {}", output->name,
+                                     shapeString(shape), shapeString(given->second.shape)));
+      if (!given->second.data && elementCount(shape) > 0)
+        throw usageError(fmt::format("output '{}': null data pointer", output->name));
+      storage[v] = given->second.data;
     } else {
-      temporaries.emplace_back(static_cast<size_t>(elementCount(shape)));
-      storage[v] = temporaries.back().data();
+      if (impl.scratch.size() <= scratchUsed) impl.scratch.emplace_back();
+      impl.scratch[scratchUsed].resize(static_cast<size_t>(elementCount(shape)));
+      storage[v] = impl.scratch[scratchUsed++].data();
     }
   }
 
   const int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::lock_guard<std::mutex> lock(impl.runMutex);
   if (!impl.pool || impl.pool->size() != workers) impl.pool = std::make_unique<ThreadPool>(workers);
   for (size_t i = 0; i < impl.calls.size(); ++i) {
     const codegen::KernelCall& call = impl.calls[i];
@@ -275,7 +319,6 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>
       }
     });
   }
-  return results;
 }
 
 double Model::flops(const std::map<std::string, int64_t>& symbols) const {

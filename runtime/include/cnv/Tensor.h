@@ -12,6 +12,11 @@ struct TensorView {
   std::vector<int64_t> shape;
 };
 
+struct MutableTensorView {
+  float* data = nullptr;
+  std::vector<int64_t> shape;
+};
+
 class Tensor {
  public:
   Tensor() = default;
@@ -24,6 +29,7 @@ class Tensor {
   const float* data() const { return data_.data(); }
   int64_t size() const { return static_cast<int64_t>(data_.size()); }
   TensorView view() const { return {data_.data(), shape_}; }
+  MutableTensorView mutableView() { return {data_.data(), shape_}; }
 
  private:
   std::vector<int64_t> shape_;

@@ -57,6 +57,14 @@ class Model {
   std::map<std::string, Tensor> run(const std::map<std::string, TensorView>& inputs,
                                     int threads = 0) const;
 
+  // The same, writing each output into a caller-owned buffer of exactly the output's
+  // shape (see outputShapes). Nothing is allocated per call once the model has run at
+  // this size: the fastest way to run a model repeatedly.
+  void runInto(const std::map<std::string, TensorView>& inputs,
+               const std::map<std::string, MutableTensorView>& outputs, int threads = 0) const;
+  std::map<std::string, std::vector<int64_t>> outputShapes(
+      const std::map<std::string, TensorView>& inputs) const;
+
   // 2·MACs of all convolutions for the given symbol values (batch and width names).
   double flops(const std::map<std::string, int64_t>& symbols) const;
 
