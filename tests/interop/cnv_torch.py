@@ -382,8 +382,10 @@ def pad_nonempty(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Ten
     if x.shape[0] == 0:
         dummy = torch.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype)
         return pad_nonempty(dummy, left, right, mode)[:0]
-    if mode != "constant" and (left > x.shape[2] or right > x.shape[2]
-                               or (mode == "reflect" and max(left, right) >= x.shape[2])):
+    # SPEC §1 limits only reflect (pad < width) and circular (pad ≤ width); replicate
+    # may pad any amount, as F.pad allows.
+    if (mode == "circular" and max(left, right) > x.shape[2]) or \
+            (mode == "reflect" and max(left, right) >= x.shape[2]):
         raise CnvError(f"width {x.shape[2]} is too short for {mode} padding ({left}, {right})")
     return F.pad(x, (left, right), mode=mode)
 
