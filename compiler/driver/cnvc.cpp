@@ -17,6 +17,7 @@
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Kernels.h"
 #include "compiler/frontend/Parser.h"
+#include "fma_peak.h"
 
 namespace {
 
@@ -249,11 +250,16 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     best = std::min(best, millisecondsSince(t));
     ++runs;
   }
+  const int threads = options.threads > 0 ? options.threads
+                                          : static_cast<int>(std::thread::hardware_concurrency());
+  const double peak = cnv::bench::measureFmaPeak(0.2) * threads;
+  const double gflops = flops / (best * 1e-3) / 1e9;
   std::cout << fmt::format("compile: {:.1f} ms\n", compileMs);
-  std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs,
-                           options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
-  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s\n", best,
-                           flops / (best * 1e-3) / 1e9);
+  std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs, threads);
+  std::cout << fmt::format("measured FMA peak: {:.1f} GFLOP/s ({} thread{}, <{} x float>)\n", peak,
+                           threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
+  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best, gflops,
+                           100.0 * gflops / peak);
   return 0;
 }
 
