@@ -41,7 +41,7 @@ std::string nested(int depth) {
 
 TEST_CASE("the valid sample compiles", "[frontend]") { REQUIRE(compileError(kValid).empty()); }
 
-TEST_CASE("256 nested calls compile; far deeper nesting is refused", "[frontend]") {
+TEST_CASE("256 nested calls compile, far deeper nesting is refused", "[frontend]") {
   REQUIRE(compileError(nested(256)).empty());
   std::string deep = compileError(nested(100000));
   REQUIRE(deep.find("t.cnv:2:") != std::string::npos);

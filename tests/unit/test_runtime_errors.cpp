@@ -77,7 +77,7 @@ TEST_CASE("one symbol bound to two values is a data error", "[runtime][errors]")
   CHECK(message.find("'L'") != std::string::npos);
 }
 
-TEST_CASE("bad arrays are data errors; bad calls are usage errors", "[runtime][errors]") {
+TEST_CASE("bad arrays are data errors, bad calls are usage errors", "[runtime][errors]") {
   Fixture f;
   cnv::Tensor x({1, 9, 2}), s({1, 4, 9}), wrongChannels({1, 9, 3}), rank2({9, 2});
   CHECK(kindOf([&] { f.model.run({{"x", wrongChannels.view()}, {"s", s.view()}}); }) == cnv::Error::Kind::Data);
