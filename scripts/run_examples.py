@@ -9,7 +9,6 @@ within SPEC §4. Exits 1 if any model disagrees or cnvc fails.
     python3 scripts/run_examples.py [--cnvc build/cnvc] [--examples examples/seed]
 """
 import argparse
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,18 +35,11 @@ def run_cnvc(cnvc, args):
     result = subprocess.run([str(cnvc)] + [str(a) for a in args],
                             capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise ExampleFailure(f"`cnvc {' '.join(map(str, args))}` {exit_description(result.returncode)}:\n"
+        raise ExampleFailure(f"`cnvc {' '.join(map(str, args))}` {cnv_torch.exit_description(result.returncode)}:\n"
                              f"{result.stdout}{result.stderr}")
     return result.stdout
 
 
-def exit_description(code):
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited {code}"
 
 
 def random_arrays(decls, bindings, rng):

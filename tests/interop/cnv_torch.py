@@ -12,6 +12,7 @@ into the other. Everything is computed in float32 with torch.nn.functional, in N
 import json
 import math
 import re
+import signal
 import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
@@ -548,3 +549,13 @@ def write_safetensors(path, tensors: Dict[str, np.ndarray]) -> None:
         f.write(header_bytes)
         for blob in blobs:
             f.write(blob)
+
+
+def exit_description(code: int) -> str:
+    """How a subprocess ended, for failure messages ("exited 3", "was killed by SIGSEGV")."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited {code}"

@@ -18,7 +18,6 @@ Random data is seeded per case from --seed; a failure prints the case's seed.
 """
 import argparse
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -94,7 +93,7 @@ class Suite:
             args += ["--output", f"{name}={file}"]
         result = self.cnvc_raw(args)
         if result.returncode != 0:
-            raise CaseFailure(f"cnvc run {exit_description(result.returncode)}: "
+            raise CaseFailure(f"cnvc run {cnv_torch.exit_description(result.returncode)}: "
                               f"{result.stderr.strip()[-800:]}")
         return {name: np.load(file, allow_pickle=False) for name, file in outputs.items()}
 
@@ -275,19 +274,12 @@ def expect_exit(suite, label, expected, args, needs_message=False) -> None:
         return
     message = first_line(result.stderr)
     ok = result.returncode == expected and (message or not needs_message)
-    detail = exit_description(result.returncode) + (f", {message!r}" if message else ", no message")
+    detail = cnv_torch.exit_description(result.returncode) + (f", {message!r}" if message else ", no message")
     if not ok:
         detail += f" (expected exit {expected}{' with a message' if needs_message else ''})"
     suite.record(label, ok, detail)
 
 
-def exit_description(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited {code}"
 
 
 def first_line(text: str) -> str:
@@ -319,7 +311,7 @@ def check_diagnostic_format(suite: Suite, tmp: Path) -> None:
     except CaseFailure as e:
         suite.record(label, False, str(e))
         return
-    problems = [] if result.returncode == 1 else [f"{exit_description(result.returncode)}, expected exit 1"]
+    problems = [] if result.returncode == 1 else [f"{cnv_torch.exit_description(result.returncode)}, expected exit 1"]
     lines = result.stderr.splitlines()
     pattern = re.compile(re.escape(str(path)) + r":(\d+):(\d+): error: \S")
     found = next((i for i, l in enumerate(lines) if pattern.match(l)), None)
