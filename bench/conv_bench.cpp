@@ -12,8 +12,9 @@
 //     included", once from NCW and once from NWC); weights reorders are never timed;
 //   - the double-precision reference (tests/reference) at one thread on small shapes;
 // checks cnv's outputs against oneDNN's, and prints a markdown table. See bench/README.md.
-#include <dnnl.hpp>
 #include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dnnl.hpp>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -29,9 +31,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "cnv/cnv.h"
 #include "fma_peak.h"
@@ -69,8 +68,10 @@ struct Shape {
   std::string describe() const {
     std::ostringstream s;
     s << name << " (" << batch << ", " << in;
-    if (groups == in && groups == out && groups > 1) s << " dw";
-    else s << "→" << out;
+    if (groups == in && groups == out && groups > 1)
+      s << " dw";
+    else
+      s << "→" << out;
     s << ", " << width << ", k" << kernel;
     if (stride != 1) s << ", s" << stride;
     if (dilation != 1) s << ", d" << dilation;
@@ -129,7 +130,8 @@ Options parseOptions(int argc, char** argv) {
       while (std::getline(list, item, ',')) {
         char* end = nullptr;
         long t = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end || t < 1 || t > 1024) usage(argv[0], "bad thread count '" + item + "'");
+        if (item.empty() || *end || t < 1 || t > 1024)
+          usage(argv[0], "bad thread count '" + item + "'");
         o.threads.push_back(int(t));
       }
       if (o.threads.empty()) usage(argv[0], "empty --threads-list");
@@ -359,9 +361,9 @@ DnnlResult measureDnnl(const Shape& s, int threads, const std::vector<float>& xN
     const int64_t wOut = s.outWidth();
     auto [padL, padR] = s.padding();
     memory::dims srcDims{s.batch, s.in, s.width}, dstDims{s.batch, s.out, wOut}, biasDims{s.out};
-    memory::dims weiDims = s.groups == 1
-                               ? memory::dims{s.out, s.in, s.kernel}
-                               : memory::dims{s.groups, s.out / s.groups, s.in / s.groups, s.kernel};
+    memory::dims weiDims =
+        s.groups == 1 ? memory::dims{s.out, s.in, s.kernel}
+                      : memory::dims{s.groups, s.out / s.groups, s.in / s.groups, s.kernel};
     tag weiUserTag = s.groups == 1 ? tag::oiw : tag::goiw;
 
     auto t0 = Clock::now();
@@ -391,10 +393,17 @@ DnnlResult measureDnnl(const Shape& s, int threads, const std::vector<float>& xN
     reorder(srcNcw, src).execute(strm, srcNcw, src);
     strm.wait();
     auto runConv = [&](const memory& in, const memory& out) {
-      conv.execute(strm, {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_BIAS, biasMem},
+      conv.execute(strm, {{DNNL_ARG_SRC, in},
+                          {DNNL_ARG_WEIGHTS, wei},
+                          {DNNL_ARG_BIAS, biasMem},
                           {DNNL_ARG_DST, out}});
     };
-    r.excluded = timeRuns([&] { runConv(src, dst); strm.wait(); }, budget);
+    r.excluded = timeRuns(
+        [&] {
+          runConv(src, dst);
+          strm.wait();
+        },
+        budget);
 
     // Reorders included, from and back to a plain user layout.
     std::vector<float> xNwc = ncwToNwc(xNcw, s.batch, s.in, s.width);
@@ -480,7 +489,8 @@ double machineBusySeconds() {
   std::string cpu;
   unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
                      steal = 0;
-  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) return NAN;
+  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal))
+    return NAN;
   return double(user + nice + system + irq + softirq) / double(sysconf(_SC_CLK_TCK));
 }
 double processSeconds() {
@@ -537,18 +547,21 @@ int main(int argc, char** argv) {
          << "- FMA peak (measured, " << cnv::bench::fmaPeakVectorWidth()
          << "-float vectors): " << fmtNum(peak, 1) << " GFLOP/s per thread; % of peak uses "
          << "peak × threads\n"
-         << "- oneDNN " << version->major << "." << version->minor << "." << version->patch
-         << " (" << (version->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") << " runtime)\n"
+         << "- oneDNN " << version->major << "." << version->minor << "." << version->patch << " ("
+         << (version->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") << " runtime)\n"
          << "- date: " << date << ", load average before the run: " << loadAverage() << "\n"
          << "- options: threads {";
   for (size_t i = 0; i < opt.threads.size(); ++i) header << (i ? "," : "") << opt.threads[i];
-  header << "}" << (opt.quick ? ", quick" : "") << (opt.symbolic ? ", symbolic N/L dims" : ", constant dims")
+  header << "}" << (opt.quick ? ", quick" : "")
+         << (opt.symbolic ? ", symbolic N/L dims" : ", constant dims")
          << "; times are the best of the timed runs after one warm-up, in ms\n\n";
 
   const char* columns =
-      "| shape | T | GFLOP | cnv compile ms NCW/NWC | cnv NCW ms | NCW GF/s | NCW %pk | cnv NWC ms | "
+      "| shape | T | GFLOP | cnv compile ms NCW/NWC | cnv NCW ms | NCW GF/s | NCW %pk | cnv NWC ms "
+      "| "
       "NWC GF/s | NWC %pk | runInto ms NCW/NWC | oneDNN impl | create ms | oneDNN ms | oneDNN GF/s "
-      "| oneDNN %pk | +reorders ms NCW/NWC | NCW vs oneDNN | NWC vs oneDNN | ref ms | check | bg load |\n"
+      "| oneDNN %pk | +reorders ms NCW/NWC | NCW vs oneDNN | NWC vs oneDNN | ref ms | check | bg "
+      "load |\n"
       "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|\n";
   std::string table = columns;
   std::printf("%s%s", header.str().c_str(), columns);
@@ -566,7 +579,8 @@ int main(int argc, char** argv) {
                  (long long)s.outWidth());
     const float weightScale = 1.0f / std::sqrt(float(s.in / s.groups * s.kernel));
     std::vector<float> x = randomVector(size_t(s.batch * s.in * s.width), 1.0f, rng);
-    std::vector<float> w = randomVector(size_t(s.out * (s.in / s.groups) * s.kernel), weightScale, rng);
+    std::vector<float> w =
+        randomVector(size_t(s.out * (s.in / s.groups) * s.kernel), weightScale, rng);
     std::vector<float> b = randomVector(size_t(s.out), 0.1f, rng);
 
     CnvCase ncw = prepareCnv(s, false, opt.symbolic, x, w, b);
@@ -604,7 +618,8 @@ int main(int argc, char** argv) {
       auto check = [&](const CnvResult& c, const char* layout) {
         if (!c.ok) {
           checks.push_back(std::string("cnv ") + layout + " FAILED");
-          problems.push_back(s.name + " T=" + std::to_string(t) + " cnv " + layout + ": " + c.error);
+          problems.push_back(s.name + " T=" + std::to_string(t) + " cnv " + layout + ": " +
+                             c.error);
           return;
         }
         std::vector<std::pair<const char*, const std::vector<double>*>> against;
@@ -626,10 +641,11 @@ int main(int argc, char** argv) {
             int64_t i = cmp.firstBad, wo = s.outWidth();
             std::ostringstream m;
             m << s.name << " T=" << t << ": cnv " << layout << " differs from " << what << " at "
-              << cmp.bad << " of " << expected->size() << " elements, max |a-e|/(1+|e|) = "
-              << cmp.maxScaledError << "; first at [n=" << i / (s.out * wo)
-              << ", c=" << i / wo % s.out << ", w=" << i % wo << "]: " << c.outputNcw[size_t(i)]
-              << " vs " << (*expected)[size_t(i)];
+              << cmp.bad << " of " << expected->size()
+              << " elements, max |a-e|/(1+|e|) = " << cmp.maxScaledError
+              << "; first at [n=" << i / (s.out * wo) << ", c=" << i / wo % s.out
+              << ", w=" << i % wo << "]: " << c.outputNcw[size_t(i)] << " vs "
+              << (*expected)[size_t(i)];
             problems.push_back(m.str());
             std::fprintf(stderr, "!!!!! MISMATCH: %s\n", m.str().c_str());
             checks.push_back(std::string("**MISMATCH** ") + layout + " vs " + what);
@@ -654,18 +670,18 @@ int main(int argc, char** argv) {
       const double pk = peak * t;
       std::ostringstream row;
       row << "| " << s.describe() << " | " << t << " | " << fmtNum(flops / 1e9, flops < 1e8 ? 5 : 2)
-          << " | " << fmtNum(ncw.compileSeconds * 1e3, 0) << " / " << fmtNum(nwc.compileSeconds * 1e3, 0)
-          << " | " << fmtMs(rn.run.best) << " | " << fmtGflops(flops, rn.run.best) << " | "
-          << fmtPercent(flops, rn.run.best, pk) << " | " << fmtMs(rw.run.best) << " | "
-          << fmtGflops(flops, rw.run.best) << " | " << fmtPercent(flops, rw.run.best, pk) << " | "
-          << fmtMs(rn.into.best) << " / " << fmtMs(rw.into.best) << " | "
-          << (d.ok ? d.impl : "FAILED") << " | " << fmtNum(d.createSeconds * 1e3, 1) << " | "
-          << fmtMs(d.excluded.best) << " | " << fmtGflops(flops, d.excluded.best) << " | "
-          << fmtPercent(flops, d.excluded.best, pk) << " | " << fmtMs(d.includedNcw.best) << " / "
-          << fmtMs(d.includedNwc.best) << " | " << fmtRatio(d.excluded.best, rn.run.best) << " | "
-          << fmtRatio(d.excluded.best, rw.run.best) << " | "
-          << (t == 1 ? fmtMs(refSeconds) : "-") << " | " << checkCell << " | "
-          << fmtNum(background.cores(), 2) << " |\n";
+          << " | " << fmtNum(ncw.compileSeconds * 1e3, 0) << " / "
+          << fmtNum(nwc.compileSeconds * 1e3, 0) << " | " << fmtMs(rn.run.best) << " | "
+          << fmtGflops(flops, rn.run.best) << " | " << fmtPercent(flops, rn.run.best, pk) << " | "
+          << fmtMs(rw.run.best) << " | " << fmtGflops(flops, rw.run.best) << " | "
+          << fmtPercent(flops, rw.run.best, pk) << " | " << fmtMs(rn.into.best) << " / "
+          << fmtMs(rw.into.best) << " | " << (d.ok ? d.impl : "FAILED") << " | "
+          << fmtNum(d.createSeconds * 1e3, 1) << " | " << fmtMs(d.excluded.best) << " | "
+          << fmtGflops(flops, d.excluded.best) << " | " << fmtPercent(flops, d.excluded.best, pk)
+          << " | " << fmtMs(d.includedNcw.best) << " / " << fmtMs(d.includedNwc.best) << " | "
+          << fmtRatio(d.excluded.best, rn.run.best) << " | "
+          << fmtRatio(d.excluded.best, rw.run.best) << " | " << (t == 1 ? fmtMs(refSeconds) : "-")
+          << " | " << checkCell << " | " << fmtNum(background.cores(), 2) << " |\n";
       table += row.str();
       std::printf("%s", row.str().c_str());
       std::fflush(stdout);

@@ -14,11 +14,11 @@ __attribute__((target("avx512f"))) double peakAvx512(long iterations) {
       "vxorps %%xmm31, %%xmm31, %%xmm31\n"
       "1:\n"
 #define FMA(r) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #r "\n"
-      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
-      FMA(12) FMA(13) FMA(14) FMA(15) FMA(16) FMA(17) FMA(18) FMA(19) FMA(20) FMA(21) FMA(22) FMA(23)
+      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11) FMA(12)
+          FMA(13) FMA(14) FMA(15) FMA(16) FMA(17) FMA(18) FMA(19) FMA(20) FMA(21) FMA(22) FMA(23)
 #undef FMA
-      "dec %0\n"
-      "jnz 1b\n"
+              "dec %0\n"
+              "jnz 1b\n"
       : "+r"(iterations)
       :
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
@@ -35,8 +35,8 @@ __attribute__((target("avx2,fma"))) double peakAvx2(long iterations) {
 #define FMA(r) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #r "\n"
       FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
 #undef FMA
-      "dec %0\n"
-      "jnz 1b\n"
+          "dec %0\n"
+          "jnz 1b\n"
       : "+r"(iterations)
       :
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
@@ -56,7 +56,8 @@ double measureFmaPeak(double seconds) {
   long iterations = 1000000;
   double best = 0;
   auto start = std::chrono::steady_clock::now();
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+         seconds) {
     auto t0 = std::chrono::steady_clock::now();
     sink = sink + run(iterations);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

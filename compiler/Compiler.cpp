@@ -15,7 +15,8 @@ namespace cnv {
 
 std::unique_ptr<SourceFile> readSourceFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw dataError(fmt::format("{}: cannot open the model file: {}", path, std::strerror(errno)));
+  if (!in)
+    throw dataError(fmt::format("{}: cannot open the model file: {}", path, std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw dataError(fmt::format("{}: cannot read the model file", path));
@@ -60,7 +61,8 @@ std::string formatSignature(const ir::Graph& graph) {
     std::string layout = v->kind == ir::ValueKind::Weight
                              ? fmt::format(" layout {}", ir::name(v->weightLayout))
                              : "";
-    out += fmt::format("  param  {} : f32[{}]{}\n", v->name, fmt::join(paramDims(*v), ", "), layout);
+    out +=
+        fmt::format("  param  {} : f32[{}]{}\n", v->name, fmt::join(paramDims(*v), ", "), layout);
   }
   for (const ir::Output& o : graph.outputs)
     out += fmt::format("  output {} : f32[{}] layout {}\n", o.name,

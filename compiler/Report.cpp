@@ -21,7 +21,8 @@ std::string formatReport(const ir::Graph& graph) {
   int fusionCount = 0, foldedCount = 0, materializedCount = 0;
   for (const auto& op : graph.ops) {
     const ir::Value& result = *op->result;
-    std::string line = fmt::format("  %{} = {} {}", result.name, ir::name(op->kind), at(op->location));
+    std::string line =
+        fmt::format("  %{} = {} {}", result.name, ir::name(op->kind), at(op->location));
     if (op->kind == ir::OpKind::Conv1d) {
       const ir::Value& w = *op->operands[1];
       int64_t perElement = 2 * w.inChannelsPerGroup * w.kernelWidth;
@@ -38,18 +39,19 @@ std::string formatReport(const ir::Graph& graph) {
     if (op->kind == ir::OpKind::Map && op->epilogue.empty() &&
         op->operands[0]->layout != result.layout) {
       ++materializedCount;
-      materialized += fmt::format("  %{} {}: output '{}' names input '%{}', which needs a copy in {}\n",
-                                  result.name, at(op->location), result.name,
-                                  op->operands[0]->name, ir::name(result.layout));
+      materialized += fmt::format(
+          "  %{} {}: output '{}' names input '%{}', which needs a copy in {}\n", result.name,
+          at(op->location), result.name, op->operands[0]->name, ir::name(result.layout));
       continue;
     }
     for (size_t i = 0; i < op->operands.size(); ++i) {
       const ir::Value& operand = *op->operands[i];
       if (!operand.isActivation() || operand.layout == result.layout) continue;
       ++foldedCount;
-      folded += fmt::format("  {} {} reads %{} as {} and writes {}: layout change folded into its addressing\n",
-                            ir::name(op->kind), at(op->location), operand.name,
-                            ir::name(operand.layout), ir::name(result.layout));
+      folded += fmt::format(
+          "  {} {} reads %{} as {} and writes {}: layout change folded into its addressing\n",
+          ir::name(op->kind), at(op->location), operand.name, ir::name(operand.layout),
+          ir::name(result.layout));
     }
   }
   std::string weights;

@@ -126,7 +126,8 @@ class KernelEmitter {
     if (!vectorType) return b_.CreateCall(f, {v});
     LValue* result = llvm::PoisonValue::get(vectorType);
     for (unsigned lane = 0; lane < vectorType->getNumElements(); ++lane)
-      result = b_.CreateInsertElement(result, b_.CreateCall(f, {b_.CreateExtractElement(v, lane)}), lane);
+      result = b_.CreateInsertElement(result, b_.CreateCall(f, {b_.CreateExtractElement(v, lane)}),
+                                      lane);
     return result;
   }
 
@@ -137,7 +138,9 @@ class KernelEmitter {
     LValue* zero = llvm::ConstantFP::get(type, 0.0);
     for (const ir::EpilogueStep& step : op.epilogue) {
       switch (step.kind) {
-        case ir::OpKind::Add: v = b_.CreateFAdd(v, residual(step.operand)); break;
+        case ir::OpKind::Add:
+          v = b_.CreateFAdd(v, residual(step.operand));
+          break;
         case ir::OpKind::Relu:
           // select on v < 0 keeps NaN as NaN, like PyTorch.
           v = b_.CreateSelect(b_.CreateFCmpOLT(v, zero), zero, v);
@@ -157,8 +160,11 @@ class KernelEmitter {
           v = b_.CreateFDiv(one, b_.CreateFAdd(one, callLibm("expf", b_.CreateFNeg(v))));
           break;
         }
-        case ir::OpKind::Tanh: v = callLibm("tanhf", v); break;
-        default: throw internalError("codegen: unexpected epilogue step");
+        case ir::OpKind::Tanh:
+          v = callLibm("tanhf", v);
+          break;
+        default:
+          throw internalError("codegen: unexpected epilogue step");
       }
     }
     return v;
@@ -169,7 +175,8 @@ class KernelEmitter {
   std::pair<LValue*, LValue*> mapPosition(ir::PaddingMode mode, LValue* pos, LValue* width) {
     LValue* zero = constant(0);
     switch (mode) {
-      case ir::PaddingMode::Zeros: return {pos, b_.CreateICmpULT(pos, width)};
+      case ir::PaddingMode::Zeros:
+        return {pos, b_.CreateICmpULT(pos, width)};
       case ir::PaddingMode::Reflect: {
         // pad < width is checked before running, so one reflection suffices.
         LValue* left = b_.CreateSelect(b_.CreateICmpSLT(pos, zero), b_.CreateNeg(pos), pos);
@@ -195,9 +202,9 @@ class KernelEmitter {
   // that fall in zero padding.
   void forTap(const ir::Op& op, LValue* wo, LValue* k, LValue* inWidth,
               const std::function<void(LValue*)>& body) {
-    LValue* pos = b_.CreateSub(b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)),
-                                            b_.CreateMul(k, constant(op.dilation))),
-                               scalars_[kPadLeft]);
+    LValue* pos = b_.CreateSub(
+        b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)), b_.CreateMul(k, constant(op.dilation))),
+        scalars_[kPadLeft]);
     auto [index, inside] = mapPosition(op.paddingMode, pos, inWidth);
     if (inside)
       ifThen(inside, [&, index = index] { body(index); });
@@ -242,7 +249,8 @@ class KernelEmitter {
           if (op.hasBias)
             v = b_.CreateFAdd(v, b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, buffers_[2], co)));
           v = epilogue(op, v, [&](int i) {
-            return b_.CreateLoad(f32_, address(buffers_[i], strides(*op.operands[i], outWidth), n, co, wo));
+            return b_.CreateLoad(
+                f32_, address(buffers_[i], strides(*op.operands[i], outWidth), n, co, wo));
           });
           b_.CreateStore(v, address(buffers_.back(), out, n, co, wo));
         });
@@ -261,7 +269,8 @@ class KernelEmitter {
         loop(constant(0), constant(y.channels), "c", [&](LValue* c) {
           LValue* v = b_.CreateLoad(f32_, address(buffers_[0], in, n, c, w));
           v = epilogue(op, v, [&](int i) {
-            return b_.CreateLoad(f32_, address(buffers_[i], strides(*op.operands[i], width), n, c, w));
+            return b_.CreateLoad(f32_,
+                                 address(buffers_[i], strides(*op.operands[i], width), n, c, w));
           });
           b_.CreateStore(v, address(buffers_.back(), out, n, c, w));
         });
@@ -281,8 +290,9 @@ class KernelEmitter {
     LValue* laneChannels = b_.CreateAdd(b_.CreateVectorSplat(vectorType->getNumElements(), c0),
                                         llvm::ConstantVector::get(lanes));
     LValue* baseOffset = b_.CreateAdd(b_.CreateMul(n, s.batch), b_.CreateMul(w, s.width));
-    LValue* offsets = b_.CreateAdd(b_.CreateVectorSplat(vectorType->getNumElements(), baseOffset),
-                                   b_.CreateMul(laneChannels, b_.CreateVectorSplat(vectorType->getNumElements(), s.channel)));
+    LValue* offsets = b_.CreateAdd(
+        b_.CreateVectorSplat(vectorType->getNumElements(), baseOffset),
+        b_.CreateMul(laneChannels, b_.CreateVectorSplat(vectorType->getNumElements(), s.channel)));
     return b_.CreateGEP(f32_, base, offsets);
   }
 
@@ -326,8 +336,9 @@ class KernelEmitter {
     if (multiplier == 1) return loadChannels(x, base, width, n, c0, pos, mask, type);
     Strides s = strides(x, width);
     const unsigned lanes = type->getNumElements();
-    LValue* channels = b_.CreateUDiv(b_.CreateAdd(b_.CreateVectorSplat(lanes, c0), laneIndices(lanes)),
-                                     b_.CreateVectorSplat(lanes, constant(multiplier)));
+    LValue* channels =
+        b_.CreateUDiv(b_.CreateAdd(b_.CreateVectorSplat(lanes, c0), laneIndices(lanes)),
+                      b_.CreateVectorSplat(lanes, constant(multiplier)));
     LValue* baseOffset = b_.CreateAdd(b_.CreateMul(n, s.batch), b_.CreateMul(pos, s.width));
     LValue* offsets = b_.CreateAdd(b_.CreateVectorSplat(lanes, baseOffset),
                                    b_.CreateMul(channels, b_.CreateVectorSplat(lanes, s.channel)));
@@ -357,10 +368,13 @@ class KernelEmitter {
     // ∩ [widthBegin, widthEnd). Elsewhere taps are checked one position at a time.
     LValue* widthBegin = scalars_[kWidthBegin];
     LValue* widthEnd = scalars_[kWidthEnd];
-    LValue* firstInside = b_.CreateSDiv(b_.CreateAdd(padLeft, constant(op.stride - 1)), constant(op.stride));
-    LValue* lastReach = b_.CreateAdd(b_.CreateSub(inWidth, constant(1 + (K - 1) * op.dilation)), padLeft);
-    LValue* endInside = b_.CreateSelect(b_.CreateICmpSLT(lastReach, constant(0)), constant(0),
-                                        b_.CreateAdd(b_.CreateSDiv(lastReach, constant(op.stride)), constant(1)));
+    LValue* firstInside =
+        b_.CreateSDiv(b_.CreateAdd(padLeft, constant(op.stride - 1)), constant(op.stride));
+    LValue* lastReach =
+        b_.CreateAdd(b_.CreateSub(inWidth, constant(1 + (K - 1) * op.dilation)), padLeft);
+    LValue* endInside =
+        b_.CreateSelect(b_.CreateICmpSLT(lastReach, constant(0)), constant(0),
+                        b_.CreateAdd(b_.CreateSDiv(lastReach, constant(op.stride)), constant(1)));
     LValue* interiorBegin = minimum(maximum(firstInside, widthBegin), widthEnd);
     LValue* interiorEnd = maximum(minimum(endInside, widthEnd), interiorBegin);
     LValue* tiles = b_.CreateSDiv(b_.CreateSub(interiorEnd, interiorBegin), constant(tile));
@@ -372,20 +386,23 @@ class KernelEmitter {
     loop(scalars_[kBatchBegin], scalars_[kBatchEnd], "n", [&](LValue* n) {
       loop(constant(0), constant(blocks), "cb", [&](LValue* cb) {
         LValue* firstChannel = b_.CreateMul(cb, constant(block));
-        LValue* weights = b_.CreateInBoundsGEP(f32_, buffers_[1], b_.CreateMul(cb, constant(K * I * block)));
+        LValue* weights =
+            b_.CreateInBoundsGEP(f32_, buffers_[1], b_.CreateMul(cb, constant(K * I * block)));
 
         // One tile of `count` positions from `wo0`; `checked` maps every tap.
         auto emitTile = [&](LValue* wo0, int count, bool checked) {
           for (int i = 0; i < count * vectors; ++i)
             b_.CreateStore(llvm::ConstantFP::get(vectorType, 0.0), accumulators[i]);
           loop(constant(0), constant(K), "k", [&](LValue* k) {
-            LValue* tapWeights = b_.CreateInBoundsGEP(f32_, weights, b_.CreateMul(k, constant(I * block)));
+            LValue* tapWeights =
+                b_.CreateInBoundsGEP(f32_, weights, b_.CreateMul(k, constant(I * block)));
             // Depthwise: output channel co reads input channel co / multiplier alone, so
             // each lane loads its own input value instead of sharing a broadcast.
             auto accumulateDepthwise = [&](const std::vector<LValue*>& positions) {
               for (int v = 0; v < vectors; ++v) {
                 LValue* wv = b_.CreateAlignedLoad(
-                    vectorType, b_.CreateConstInBoundsGEP1_64(f32_, tapWeights, v * lanes), llvm::Align(4));
+                    vectorType, b_.CreateConstInBoundsGEP1_64(f32_, tapWeights, v * lanes),
+                    llvm::Align(4));
                 LValue* c0 = b_.CreateAdd(firstChannel, constant(v * lanes));
                 LValue* mask = channelMask(c0, lanes, y.channels);
                 for (int r = 0; r < count; ++r) {
@@ -404,10 +421,12 @@ class KernelEmitter {
                 return;
               }
               loop(constant(0), constant(C), "ci", [&](LValue* ci) {
-                LValue* row = b_.CreateInBoundsGEP(f32_, tapWeights, b_.CreateMul(ci, constant(block)));
+                LValue* row =
+                    b_.CreateInBoundsGEP(f32_, tapWeights, b_.CreateMul(ci, constant(block)));
                 std::vector<LValue*> w(vectors);
                 for (int v = 0; v < vectors; ++v)
-                  w[v] = b_.CreateAlignedLoad(vectorType, b_.CreateConstInBoundsGEP1_64(f32_, row, v * lanes),
+                  w[v] = b_.CreateAlignedLoad(vectorType,
+                                              b_.CreateConstInBoundsGEP1_64(f32_, row, v * lanes),
                                               llvm::Align(4));
                 for (int r = 0; r < count; ++r) {
                   LValue* xv = b_.CreateLoad(f32_, address(buffers_[0], in, n, ci, positions[r]));
@@ -427,9 +446,10 @@ class KernelEmitter {
               std::vector<LValue*> positions;
               for (int r = 0; r < count; ++r) {
                 LValue* wo = b_.CreateAdd(wo0, constant(r));
-                positions.push_back(b_.CreateSub(
-                    b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)), b_.CreateMul(k, constant(op.dilation))),
-                    padLeft));
+                positions.push_back(
+                    b_.CreateSub(b_.CreateAdd(b_.CreateMul(wo, constant(op.stride)),
+                                              b_.CreateMul(k, constant(op.dilation))),
+                                 padLeft));
               }
               accumulate(positions);
             }
@@ -441,11 +461,13 @@ class KernelEmitter {
               LValue* mask = channelMask(c0, lanes, y.channels);
               LValue* value = b_.CreateLoad(vectorType, accumulators[r * vectors + v]);
               if (op.hasBias)
-                value = b_.CreateFAdd(value, b_.CreateAlignedLoad(vectorType,
-                                                                  b_.CreateInBoundsGEP(f32_, buffers_[2], c0),
-                                                                  llvm::Align(4)));
+                value = b_.CreateFAdd(
+                    value,
+                    b_.CreateAlignedLoad(vectorType, b_.CreateInBoundsGEP(f32_, buffers_[2], c0),
+                                         llvm::Align(4)));
               value = epilogue(op, value, [&](int i) {
-                return loadChannels(*op.operands[i], buffers_[i], outWidth, n, c0, wo, mask, vectorType);
+                return loadChannels(*op.operands[i], buffers_[i], outWidth, n, c0, wo, mask,
+                                    vectorType);
               });
               storeChannels(y, value, buffers_.back(), outWidth, n, c0, wo, mask, vectorType);
             }

@@ -21,7 +21,8 @@ Schedule chooseSchedule(const ir::Op& op, const TargetInfo& target) {
   // Leave registers for the weight vectors and the broadcast input; keep ~3/4 of the
   // file for accumulators, as oneDNN's 24-of-32 zmm tile does.
   const int accumulators = target.vectorRegisters * 3 / 4;
-  schedule.vectorsPerTile = static_cast<int>(std::min<int64_t>({vectorsNeeded, 4, accumulators / 2}));
+  schedule.vectorsPerTile =
+      static_cast<int>(std::min<int64_t>({vectorsNeeded, 4, accumulators / 2}));
   schedule.widthTile = std::max(1, std::min(12, accumulators / schedule.vectorsPerTile));
   return schedule;
 }
@@ -60,10 +61,12 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
       out += fmt::format("      for co in [0, {})\n", y.channels);
       if (op.kind == ir::OpKind::Conv1d) {
         const ir::Value& w = *op.operands[1];
-        out += fmt::format("        for k in [0, {}): pos = wo*{} + k*{} - pad_left, mapped by {} padding\n",
-                           w.kernelWidth, op.stride, op.dilation, ir::name(op.paddingMode));
-        out += fmt::format("          for ci in [0, {}): acc += x[n, group*{} + ci, pos] * w[co][ci][k]\n",
-                           w.inChannelsPerGroup, w.inChannelsPerGroup);
+        out += fmt::format(
+            "        for k in [0, {}): pos = wo*{} + k*{} - pad_left, mapped by {} padding\n",
+            w.kernelWidth, op.stride, op.dilation, ir::name(op.paddingMode));
+        out += fmt::format(
+            "          for ci in [0, {}): acc += x[n, group*{} + ci, pos] * w[co][ci][k]\n",
+            w.inChannelsPerGroup, w.inChannelsPerGroup);
       }
       out += "        epilogue, store one element\n";
       continue;
@@ -75,15 +78,19 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
                        s.widthTile, s.widthTile, s.vectorsPerTile);
     out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
     if (s.strategy == Strategy::DepthwiseVector)
-      out += fmt::format("          acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
-                         "* w_packed[co0/{}][k][v]\n",
-                         op.stride, op.dilation, y.channels / op.operands[0]->channels, s.channelBlock());
+      out += fmt::format(
+          "          acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
+          "* w_packed[co0/{}][k][v]\n",
+          op.stride, op.dilation, y.channels / op.operands[0]->channels, s.channelBlock());
     else
-    out += fmt::format("          for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, ci]) "
-                       "* w_packed[co0/{}][k][ci][v]\n",
-                       w.inChannelsPerGroup, op.stride, op.dilation, s.channelBlock());
-    out += fmt::format("      for wo at the borders and the tail, one at a time: taps checked, {} padding\n",
-                       ir::name(op.paddingMode));
+      out += fmt::format(
+          "          for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, "
+          "ci]) "
+          "* w_packed[co0/{}][k][ci][v]\n",
+          w.inChannelsPerGroup, op.stride, op.dilation, s.channelBlock());
+    out += fmt::format(
+        "      for wo at the borders and the tail, one at a time: taps checked, {} padding\n",
+        ir::name(op.paddingMode));
     out += "      epilogue on vectors, store\n";
   }
   return out;

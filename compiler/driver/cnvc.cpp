@@ -1,9 +1,9 @@
 // cnvc: the command line of SPEC §2. Exit status 0 on success, 1 for a problem with the
 // model or the data, 2 for a usage error.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -48,7 +48,8 @@ void requireExactNames(const std::map<std::string, std::string>& given, const Sp
   for (const cnv::TensorSpec& spec : specs) declared.insert(spec.name);
   for (const auto& [name, file] : given)
     if (!declared.count(name))
-      throw cnv::usageError(fmt::format("{} names '{}', which is not {} of the model", option, name, what));
+      throw cnv::usageError(
+          fmt::format("{} names '{}', which is not {} of the model", option, name, what));
   for (const std::string& name : declared)
     if (!given.count(name))
       throw cnv::usageError(fmt::format("missing {} {}=FILE for '{}'", option, name, name));
@@ -141,8 +142,7 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
   } else {
     bool object = emit == "obj";
     std::string outputFile = options.outputFile;
-    if (object && outputFile.empty())
-      outputFile = compiled.graph->name + ".o";
+    if (object && outputFile.empty()) outputFile = compiled.graph->name + ".o";
     writeResult(cnv::codegen::emitMachineCode(*module, *machine, object), outputFile);
   }
   return 0;
@@ -202,7 +202,8 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     } catch (const std::exception&) {
     }
     if (used != text.size() || value < 0 || value >= (1LL << 31))
-      throw cnv::usageError(fmt::format("--dim {}: '{}' is not an integer in [0, 2^31)", name, text));
+      throw cnv::usageError(
+          fmt::format("--dim {}: '{}' is not an integer in [0, 2^31)", name, text));
     dims[name] = value;
   }
   auto start = Clock::now();
@@ -215,7 +216,8 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     if (!dim.empty() && (std::isdigit(static_cast<unsigned char>(dim[0])))) return std::stoll(dim);
     auto it = dims.find(dim);
     if (it == dims.end())
-      throw cnv::usageError(fmt::format("give the symbolic dim '{}' a value with --dim {}=VALUE", dim, dim));
+      throw cnv::usageError(
+          fmt::format("give the symbolic dim '{}' a value with --dim {}=VALUE", dim, dim));
     return it->second;
   };
   for (const cnv::TensorSpec& spec : model.params()) {
@@ -250,16 +252,16 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     best = std::min(best, millisecondsSince(t));
     ++runs;
   }
-  const int threads = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::thread::hardware_concurrency());
+  const int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   const double peak = cnv::bench::measureFmaPeak(0.2) * threads;
   const double gflops = flops / (best * 1e-3) / 1e9;
   std::cout << fmt::format("compile: {:.1f} ms\n", compileMs);
   std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs, threads);
   std::cout << fmt::format("measured FMA peak: {:.1f} GFLOP/s ({} thread{}, <{} x float>)\n", peak,
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
-  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best, gflops,
-                           100.0 * gflops / peak);
+  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best,
+                           gflops, 100.0 * gflops / peak);
   return 0;
 }
 
@@ -271,24 +273,34 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "cnvc 0.1.0");
 
   CommonOptions common;
-  CLI::App* checkCommand = app.add_subcommand("check", "print the model's signature with resolved shapes");
+  CLI::App* checkCommand =
+      app.add_subcommand("check", "print the model's signature with resolved shapes");
   addCommon(checkCommand, common);
 
   CompileOptions compileOptions;
-  CLI::App* compileCommand = app.add_subcommand("compile", "print the IR, LLVM IR or assembly, or write an object file");
+  CLI::App* compileCommand =
+      app.add_subcommand("compile", "print the IR, LLVM IR or assembly, or write an object file");
   addCommon(compileCommand, common);
-  compileCommand->add_option("--emit", compileOptions.emit, "what to produce: ast < ir < loops < llvm < asm < obj")
+  compileCommand
+      ->add_option("--emit", compileOptions.emit,
+                   "what to produce: ast < ir < loops < llvm < asm < obj")
       ->check(CLI::IsMember({"ast", "ir", "loops", "llvm", "asm", "obj"}));
-  compileCommand->add_option("--dump-after", compileOptions.dumpAfter, "print the IR after PASS, or after every pass (all)");
+  compileCommand->add_option("--dump-after", compileOptions.dumpAfter,
+                             "print the IR after PASS, or after every pass (all)");
   compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");
-  compileCommand->add_flag("--locations", compileOptions.locations, "print source locations in the IR");
-  compileCommand->add_flag("--report", compileOptions.report, "print the fusions, folded layout changes, remaining transposes and FLOPs");
-  compileCommand->add_flag("--list-passes", compileOptions.listPasses, "list the pass names and exit");
+  compileCommand->add_flag("--locations", compileOptions.locations,
+                           "print source locations in the IR");
+  compileCommand->add_flag(
+      "--report", compileOptions.report,
+      "print the fusions, folded layout changes, remaining transposes and FLOPs");
+  compileCommand->add_flag("--list-passes", compileOptions.listPasses,
+                           "list the pass names and exit");
   // --list-passes needs no model file.
   compileCommand->get_option("MODEL")->required(false);
 
   RunOptions runOptions;
-  CLI::App* runCommand = app.add_subcommand("run", "JIT-compile the model and run it on .npy arrays");
+  CLI::App* runCommand =
+      app.add_subcommand("run", "JIT-compile the model and run it on .npy arrays");
   addCommon(runCommand, common);
   runCommand->add_option("--input", runOptions.inputs, "NAME=FILE.npy, for every input");
   runCommand->add_option("--param", runOptions.params, "NAME=FILE.npy, for every param");

@@ -44,7 +44,7 @@ struct AttrValue {
   SourceLocation location;
   std::string name;  // Kind::Name
   int64_t intValue = 0;
-  double floatValue = 0;  // Kind::Float, and Kind::Int as a double
+  double floatValue = 0;            // Kind::Float, and Kind::Int as a double
   std::vector<AttrValue> elements;  // Kind::Tuple
   std::shared_ptr<Expr> call;       // Kind::Call
 };

@@ -19,10 +19,14 @@ std::string dumpExpr(const Expr& e) {
 
 std::string dumpAttr(const AttrValue& v) {
   switch (v.kind) {
-    case AttrValue::Kind::Name: return v.name;
-    case AttrValue::Kind::Int: return std::to_string(v.intValue);
-    case AttrValue::Kind::Float: return fmt::format("{}", v.floatValue);
-    case AttrValue::Kind::Call: return dumpExpr(*v.call);
+    case AttrValue::Kind::Name:
+      return v.name;
+    case AttrValue::Kind::Int:
+      return std::to_string(v.intValue);
+    case AttrValue::Kind::Float:
+      return fmt::format("{}", v.floatValue);
+    case AttrValue::Kind::Call:
+      return dumpExpr(*v.call);
     case AttrValue::Kind::Tuple: {
       std::vector<std::string> parts;
       for (const AttrValue& e : v.elements) parts.push_back(dumpAttr(e));
@@ -41,7 +45,8 @@ std::string dump(const Module& module) {
     for (const Statement& s : model.statements) {
       if (auto* d = std::get_if<TensorDecl>(&s)) {
         std::vector<std::string> dims;
-        for (const Dim& dim : d->dims) dims.push_back(dim.isSymbol() ? dim.symbol : std::to_string(dim.value));
+        for (const Dim& dim : d->dims)
+          dims.push_back(dim.isSymbol() ? dim.symbol : std::to_string(dim.value));
         out += fmt::format("  {} {} : {}[{}]{} {}\n",
                            d->kind == TensorDecl::Kind::Input ? "Input" : "Param", d->name.text,
                            d->dtype.text, fmt::join(dims, ", "),

@@ -58,9 +58,14 @@ bool checkUtf8(const SourceFile& file, DiagnosticEngine& diagnostics) {
   int line = 1, column = 1;
   for (size_t i = 0; i < text.size();) {
     unsigned char c = text[i];
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
     bool ok = length > 0 && i + length <= text.size();
-    for (size_t k = 1; ok && k < length; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
+    for (size_t k = 1; ok && k < length; ++k)
+      ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
     if (ok && length == 2) ok = c >= 0xC2;
     if (ok && length == 3) {
       unsigned char c1 = text[i + 1];

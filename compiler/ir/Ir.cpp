@@ -9,35 +9,52 @@ const char* name(WeightLayout layout) { return layout == WeightLayout::WIO ? "WI
 
 const char* name(OpKind kind) {
   switch (kind) {
-    case OpKind::Conv1d: return "conv1d";
-    case OpKind::Relu: return "relu";
-    case OpKind::Relu6: return "relu6";
-    case OpKind::LeakyRelu: return "leaky_relu";
-    case OpKind::Sigmoid: return "sigmoid";
-    case OpKind::Tanh: return "tanh";
-    case OpKind::Add: return "add";
-    case OpKind::Map: return "map";
+    case OpKind::Conv1d:
+      return "conv1d";
+    case OpKind::Relu:
+      return "relu";
+    case OpKind::Relu6:
+      return "relu6";
+    case OpKind::LeakyRelu:
+      return "leaky_relu";
+    case OpKind::Sigmoid:
+      return "sigmoid";
+    case OpKind::Tanh:
+      return "tanh";
+    case OpKind::Add:
+      return "add";
+    case OpKind::Map:
+      return "map";
   }
   return "?";
 }
 
 const char* name(PaddingKind kind) {
   switch (kind) {
-    case PaddingKind::Valid: return "valid";
-    case PaddingKind::Same: return "same";
-    case PaddingKind::SameLower: return "same_lower";
-    case PaddingKind::Causal: return "causal";
-    case PaddingKind::Explicit: return "explicit";
+    case PaddingKind::Valid:
+      return "valid";
+    case PaddingKind::Same:
+      return "same";
+    case PaddingKind::SameLower:
+      return "same_lower";
+    case PaddingKind::Causal:
+      return "causal";
+    case PaddingKind::Explicit:
+      return "explicit";
   }
   return "?";
 }
 
 const char* name(PaddingMode mode) {
   switch (mode) {
-    case PaddingMode::Zeros: return "zeros";
-    case PaddingMode::Reflect: return "reflect";
-    case PaddingMode::Replicate: return "replicate";
-    case PaddingMode::Circular: return "circular";
+    case PaddingMode::Zeros:
+      return "zeros";
+    case PaddingMode::Reflect:
+      return "reflect";
+    case PaddingMode::Replicate:
+      return "replicate";
+    case PaddingMode::Circular:
+      return "circular";
   }
   return "?";
 }
@@ -84,9 +101,9 @@ std::string printType(const Value& v) {
       if (v.weightLayout == WeightLayout::WIO)
         return fmt::format("f32[{}, {}, {}] WIO", v.kernelWidth, v.inChannelsPerGroup,
                            v.outChannels);
-      return fmt::format("f32[{}, {}, {}] OIW", v.outChannels, v.inChannelsPerGroup,
-                         v.kernelWidth);
-    case ValueKind::Bias: return fmt::format("f32[{}]", v.biasLength);
+      return fmt::format("f32[{}, {}, {}] OIW", v.outChannels, v.inChannelsPerGroup, v.kernelWidth);
+    case ValueKind::Bias:
+      return fmt::format("f32[{}]", v.biasLength);
     case ValueKind::Input:
     case ValueKind::Activation:
       if (!v.shapeKnown) return fmt::format("f32[?] {}", name(v.layout));

@@ -72,9 +72,9 @@ struct Value {
 // One step of an op's epilogue, applied in order to each output element after the
 // conv's sum (and bias).
 struct EpilogueStep {
-  OpKind kind;        // an activation function, or Add
-  float alpha = 0;    // LeakyRelu
-  int operand = -1;   // Add: index into the op's operands of the residual
+  OpKind kind;       // an activation function, or Add
+  float alpha = 0;   // LeakyRelu
+  int operand = -1;  // Add: index into the op's operands of the residual
   SourceLocation location;
 };
 

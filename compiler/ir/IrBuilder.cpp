@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <map>
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "cnv/Error.h"
@@ -83,15 +83,16 @@ class IrBuilder {
 
   bool checkDtype(const ast::TensorDecl& decl) {
     if (decl.dtype.text == "f32") return true;
-    diagnostics_.error(decl.dtype.location,
-                       fmt::format("unsupported dtype '{}' (only f32 is supported)", decl.dtype.text));
+    diagnostics_.error(
+        decl.dtype.location,
+        fmt::format("unsupported dtype '{}' (only f32 is supported)", decl.dtype.text));
     return false;
   }
 
   std::optional<int64_t> integerDim(const ast::Dim& dim, const char* what, int64_t minimum) {
     if (dim.isSymbol()) {
-      diagnostics_.error(dim.location,
-                         fmt::format("the {} must be an integer, not the symbol '{}'", what, dim.symbol));
+      diagnostics_.error(dim.location, fmt::format("the {} must be an integer, not the symbol '{}'",
+                                                   what, dim.symbol));
       return std::nullopt;
     }
     if (dim.value < minimum) {
@@ -157,8 +158,10 @@ class IrBuilder {
       const ast::Dim& channelDim = decl.dims[*layout == Layout::NWC ? 2 : 1];
       value->batch = symbolicDim(decl.dims[0], "batch dim", 0, ok);
       value->width = symbolicDim(widthDim, "width dim", 1, ok);
-      if (auto channels = integerDim(channelDim, "channel dim", 1)) value->channels = *channels;
-      else ok = false;
+      if (auto channels = integerDim(channelDim, "channel dim", 1))
+        value->channels = *channels;
+      else
+        ok = false;
       value->shapeKnown = ok;
     }
     if (define(decl.name, value) && ok) graph_->inputs.push_back(value);
@@ -167,8 +170,8 @@ class IrBuilder {
   std::optional<Layout> parseLayout(const ast::Identifier& id, const char* what) {
     if (id.text == "NWC") return Layout::NWC;
     if (id.text == "NCW") return Layout::NCW;
-    diagnostics_.error(id.location,
-                       fmt::format("bad layout '{}' for an {}; expected NWC or NCW", id.text, what));
+    diagnostics_.error(
+        id.location, fmt::format("bad layout '{}' for an {}; expected NWC or NCW", id.text, what));
     return std::nullopt;
   }
 
@@ -185,17 +188,17 @@ class IrBuilder {
     } else if (decl.layout->text == "OIW") {
       layout = WeightLayout::OIW;
     } else {
-      diagnostics_.error(decl.layout->location,
-                         fmt::format("bad layout '{}' for a conv weight; expected WIO or OIW",
-                                     decl.layout->text));
+      diagnostics_.error(
+          decl.layout->location,
+          fmt::format("bad layout '{}' for a conv weight; expected WIO or OIW", decl.layout->text));
     }
     std::optional<int64_t> dims[3];
     for (int i = 0; i < 3; ++i) dims[i] = integerDim(decl.dims[i], "param dim", 1);
     ok = ok && layout && dims[0] && dims[1] && dims[2];
     int64_t elements = 0;
-    if (ok && (__builtin_mul_overflow(*dims[0], *dims[1], &elements) ||
-               __builtin_mul_overflow(elements, *dims[2], &elements) ||
-               elements > kMaxParamElements)) {
+    if (ok &&
+        (__builtin_mul_overflow(*dims[0], *dims[1], &elements) ||
+         __builtin_mul_overflow(elements, *dims[2], &elements) || elements > kMaxParamElements)) {
       diagnostics_.error(decl.name.location,
                          fmt::format("param '{}' is too large ({} x {} x {} elements)",
                                      decl.name.text, *dims[0], *dims[1], *dims[2]));
@@ -229,9 +232,9 @@ class IrBuilder {
     if (value && assignment.value.kind == ast::Expr::Kind::Name) {
       // `y = x` names a copy, so that y and x stay distinct values (two outputs, say).
       if (!value->isActivation()) {
-        diagnostics_.error(assignment.value.location,
-                           fmt::format("'{}' is a param; only activations can be assigned",
-                                       value->name));
+        diagnostics_.error(
+            assignment.value.location,
+            fmt::format("'{}' is a param; only activations can be assigned", value->name));
         value = nullptr;
       } else {
         Op* op = graph_->appendOp(OpKind::Map, assignment.value.location);
@@ -253,9 +256,9 @@ class IrBuilder {
       layout = Layout::NWC;
     if (!value || !layout) return;
     if (!value->isActivation()) {
-      diagnostics_.error(output.name.location,
-                         fmt::format("'{}' is a param; only activations can be outputs",
-                                     output.name.text));
+      diagnostics_.error(
+          output.name.location,
+          fmt::format("'{}' is a param; only activations can be outputs", output.name.text));
       return;
     }
     for (const Output& existing : graph_->outputs) {
@@ -278,9 +281,9 @@ class IrBuilder {
   Value* activationOperand(const ast::Expr& expr, const std::string& op) {
     Value* value = buildExpr(expr, temporaryName());
     if (value && !value->isActivation()) {
-      diagnostics_.error(expr.location,
-                         fmt::format("{} expects an activation here, but '{}' is a param", op,
-                                     value->name));
+      diagnostics_.error(
+          expr.location,
+          fmt::format("{} expects an activation here, but '{}' is a param", op, value->name));
       return nullptr;
     }
     return value;
@@ -298,9 +301,9 @@ class IrBuilder {
 
   Value* buildCall(const ast::Expr& call, const std::string& resultName) {
     static const std::map<std::string, OpKind> kOps = {
-        {"conv1d", OpKind::Conv1d},         {"relu", OpKind::Relu},
-        {"relu6", OpKind::Relu6},           {"leaky_relu", OpKind::LeakyRelu},
-        {"sigmoid", OpKind::Sigmoid},       {"tanh", OpKind::Tanh},
+        {"conv1d", OpKind::Conv1d},   {"relu", OpKind::Relu},
+        {"relu6", OpKind::Relu6},     {"leaky_relu", OpKind::LeakyRelu},
+        {"sigmoid", OpKind::Sigmoid}, {"tanh", OpKind::Tanh},
         {"add", OpKind::Add}};
     auto it = kOps.find(call.name);
     if (it == kOps.end()) {
@@ -312,9 +315,12 @@ class IrBuilder {
     }
     if (!checkKeywords(call)) return nullptr;
     switch (it->second) {
-      case OpKind::Conv1d: return buildConv(call, resultName);
-      case OpKind::Add: return buildAdd(call, resultName);
-      default: return buildActivation(call, it->second, resultName);
+      case OpKind::Conv1d:
+        return buildConv(call, resultName);
+      case OpKind::Add:
+        return buildAdd(call, resultName);
+      default:
+        return buildActivation(call, it->second, resultName);
     }
   }
 
@@ -343,32 +349,31 @@ class IrBuilder {
   bool checkArity(const ast::Expr& call, size_t minimum, size_t maximum, const char* form) {
     size_t count = call.args.size();
     if (count >= minimum && count <= maximum) return true;
-    diagnostics_.error(call.location, fmt::format("{} takes {}, but {} positional argument{} given",
-                                                  call.name, form, count,
-                                                  count == 1 ? " was" : "s were"));
+    diagnostics_.error(call.location,
+                       fmt::format("{} takes {}, but {} positional argument{} given", call.name,
+                                   form, count, count == 1 ? " was" : "s were"));
     return false;
   }
 
   std::optional<int64_t> positiveInteger(const ast::KeywordArg& arg) {
     if (arg.value.kind != ast::AttrValue::Kind::Int) {
-      diagnostics_.error(arg.value.location,
-                         fmt::format("'{}' must be an integer", arg.key.text));
+      diagnostics_.error(arg.value.location, fmt::format("'{}' must be an integer", arg.key.text));
       return std::nullopt;
     }
     if (arg.value.intValue < 1) {
-      diagnostics_.error(arg.value.location,
-                         fmt::format("'{}' must be positive, got {}", arg.key.text,
-                                     arg.value.intValue));
+      diagnostics_.error(arg.value.location, fmt::format("'{}' must be positive, got {}",
+                                                         arg.key.text, arg.value.intValue));
       return std::nullopt;
     }
     return arg.value.intValue;
   }
 
   bool parsePadding(const ast::AttrValue& v, Op& op) {
-    static const std::map<std::string, PaddingKind> kNamed = {{"valid", PaddingKind::Valid},
-                                                              {"same", PaddingKind::Same},
-                                                              {"same_lower", PaddingKind::SameLower},
-                                                              {"causal", PaddingKind::Causal}};
+    static const std::map<std::string, PaddingKind> kNamed = {
+        {"valid", PaddingKind::Valid},
+        {"same", PaddingKind::Same},
+        {"same_lower", PaddingKind::SameLower},
+        {"causal", PaddingKind::Causal}};
     auto nonNegative = [&](const ast::AttrValue& e, int64_t& out) {
       if (e.kind != ast::AttrValue::Kind::Int) {
         diagnostics_.error(e.location, "padding amounts must be integers");
@@ -419,15 +424,13 @@ class IrBuilder {
   }
 
   bool parsePaddingMode(const ast::AttrValue& v, Op& op) {
-    static const std::map<std::string, PaddingMode> kModes = {
-        {"zeros", PaddingMode::Zeros},
-        {"reflect", PaddingMode::Reflect},
-        {"replicate", PaddingMode::Replicate},
-        {"circular", PaddingMode::Circular}};
+    static const std::map<std::string, PaddingMode> kModes = {{"zeros", PaddingMode::Zeros},
+                                                              {"reflect", PaddingMode::Reflect},
+                                                              {"replicate", PaddingMode::Replicate},
+                                                              {"circular", PaddingMode::Circular}};
     auto it = v.kind == ast::AttrValue::Kind::Name ? kModes.find(v.name) : kModes.end();
     if (it == kModes.end()) {
-      diagnostics_.error(v.location,
-                         "padding_mode must be zeros, reflect, replicate or circular");
+      diagnostics_.error(v.location, "padding_mode must be zeros, reflect, replicate or circular");
       return false;
     }
     op.paddingMode = it->second;
@@ -478,9 +481,12 @@ class IrBuilder {
 
   static std::string describe(const Value& v) {
     switch (v.kind) {
-      case ValueKind::Weight: return "a rank-3 param";
-      case ValueKind::Bias: return "a rank-1 param";
-      default: return "an activation";
+      case ValueKind::Weight:
+        return "a rank-3 param";
+      case ValueKind::Bias:
+        return "a rank-1 param";
+      default:
+        return "an activation";
     }
   }
 

@@ -148,17 +148,23 @@ std::optional<int64_t> SymExpr::evaluate(const SymbolBindings& bindings) const {
       return *v;
     };
     switch (n.kind) {
-      case Kind::Const: return n.value;
+      case Kind::Const:
+        return n.value;
       case Kind::Floor: {
         auto it = bindings.find(n.symbol);
         if (it == bindings.end()) return std::nullopt;
         return floorDivide(checkedAdd(it->second, n.value), n.divisor);
       }
-      case Kind::Add: return checkedAdd(sub(n.lhs()), sub(n.rhs()));
-      case Kind::Scale: return checkedMul(sub(n.lhs()), n.value);
-      case Kind::FloorDiv: return floorDivide(sub(n.lhs()), n.value);
-      case Kind::Mod: return positiveMod(sub(n.lhs()), n.value);
-      case Kind::Max: return std::max(sub(n.lhs()), sub(n.rhs()));
+      case Kind::Add:
+        return checkedAdd(sub(n.lhs()), sub(n.rhs()));
+      case Kind::Scale:
+        return checkedMul(sub(n.lhs()), n.value);
+      case Kind::FloorDiv:
+        return floorDivide(sub(n.lhs()), n.value);
+      case Kind::Mod:
+        return positiveMod(sub(n.lhs()), n.value);
+      case Kind::Max:
+        return std::max(sub(n.lhs()), sub(n.rhs()));
     }
   } catch (const SymExprOverflow&) {
   }
@@ -207,28 +213,31 @@ static bool isAtom(const SymExpr::Node& n) {
 
 std::string SymExpr::str() const {
   const Node& n = *node_;
-  auto operand = [](const SymExpr& e) {
-    return isAtom(*e.node_) ? e.str() : "(" + e.str() + ")";
-  };
+  auto operand = [](const SymExpr& e) { return isAtom(*e.node_) ? e.str() : "(" + e.str() + ")"; };
   auto plus = [](const std::string& a, int64_t c) {
     if (c == 0) return a;
     if (c > 0) return fmt::format("{} + {}", a, c);
     return fmt::format("{} - {}", a, static_cast<uint64_t>(-(c + 1)) + 1);
   };
   switch (n.kind) {
-    case Kind::Const: return std::to_string(n.value);
+    case Kind::Const:
+      return std::to_string(n.value);
     case Kind::Floor:
       if (n.divisor == 1) return plus(n.symbol, n.value);
       if (n.value == n.divisor - 1) return fmt::format("ceil({} / {})", n.symbol, n.divisor);
       if (n.value == 0) return fmt::format("floor({} / {})", n.symbol, n.divisor);
       return fmt::format("floor(({}) / {})", plus(n.symbol, n.value), n.divisor);
-    case Kind::Add: return printSum(*this);
+    case Kind::Add:
+      return printSum(*this);
     case Kind::Scale:
       if (n.value == -1) return "-" + operand(n.lhs());
       return fmt::format("{} * {}", n.value, operand(n.lhs()));
-    case Kind::FloorDiv: return fmt::format("floor({} / {})", operand(n.lhs()), n.value);
-    case Kind::Mod: return fmt::format("{} mod {}", operand(n.lhs()), n.value);
-    case Kind::Max: return fmt::format("max({}, {})", n.lhs().str(), n.rhs().str());
+    case Kind::FloorDiv:
+      return fmt::format("floor({} / {})", operand(n.lhs()), n.value);
+    case Kind::Mod:
+      return fmt::format("{} mod {}", operand(n.lhs()), n.value);
+    case Kind::Max:
+      return fmt::format("max({}, {})", n.lhs().str(), n.rhs().str());
   }
   return "?";
 }
@@ -241,10 +250,13 @@ bool SymExpr::operator==(const SymExpr& other) const {
     return false;
   switch (a.kind) {
     case Kind::Const:
-    case Kind::Floor: return true;
+    case Kind::Floor:
+      return true;
     case Kind::Add:
-    case Kind::Max: return a.lhs() == b.lhs() && a.rhs() == b.rhs();
-    default: return a.lhs() == b.lhs();
+    case Kind::Max:
+      return a.lhs() == b.lhs() && a.rhs() == b.rhs();
+    default:
+      return a.lhs() == b.lhs();
   }
 }
 

@@ -25,7 +25,7 @@ using SymbolBindings = std::map<std::string, int64_t>;
 
 class SymExpr {
  public:
-  SymExpr();  // the constant 0
+  SymExpr();                  // the constant 0
   SymExpr(int64_t constant);  // NOLINT: integers read naturally as expressions
   static SymExpr symbol(const std::string& name);
 

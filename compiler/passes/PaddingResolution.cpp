@@ -36,7 +36,9 @@ class PaddingResolution {
     const Value& w = *op.operands[1];
     const int64_t effective = op.dilation * (w.kernelWidth - 1) + 1;
     switch (op.padding) {
-      case PaddingKind::Valid: op.padLeft = op.padRight = 0; break;
+      case PaddingKind::Valid:
+        op.padLeft = op.padRight = 0;
+        break;
       case PaddingKind::Causal:
         op.padLeft = effective - 1;
         op.padRight = 0;
@@ -74,7 +76,8 @@ class PaddingResolution {
       if (margin.isConstant()) {
         if (margin.constant() < 1) diagnostics_.error(op.location, message);
       } else {
-        if (!margin.positiveForPositiveSymbols()) graph_.checks.push_back({margin, message, op.location});
+        if (!margin.positiveForPositiveSymbols())
+          graph_.checks.push_back({margin, message, op.location});
       }
     }
   }

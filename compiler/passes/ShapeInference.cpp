@@ -66,8 +66,8 @@ class ShapeInference {
           op.location,
           fmt::format("channel mismatch: weight '{}' expects {} input channels{}, but the input "
                       "has {} channels{}",
-                      w.name, w.inChannelsPerGroup, op.groups > 1 ? " per group" : "",
-                      x.channels, op.groups > 1 ? fmt::format(" ({} per group)", x.channels / op.groups) : ""));
+                      w.name, w.inChannelsPerGroup, op.groups > 1 ? " per group" : "", x.channels,
+                      op.groups > 1 ? fmt::format(" ({} per group)", x.channels / op.groups) : ""));
       diagnostics_.note(w.location, fmt::format("'{}' is declared here", w.name));
       ok = false;
     }
@@ -90,10 +90,16 @@ class ShapeInference {
     const int64_t s = op.stride;
     SymExpr width;
     switch (op.padding) {
-      case PaddingKind::Valid: width = SymExpr::floorDiv(L - effective, s) + 1; break;
+      case PaddingKind::Valid:
+        width = SymExpr::floorDiv(L - effective, s) + 1;
+        break;
       case PaddingKind::Same:
-      case PaddingKind::SameLower: width = SymExpr::ceilDiv(L, s); break;
-      case PaddingKind::Causal: width = SymExpr::floorDiv(L - 1, s) + 1; break;
+      case PaddingKind::SameLower:
+        width = SymExpr::ceilDiv(L, s);
+        break;
+      case PaddingKind::Causal:
+        width = SymExpr::floorDiv(L - 1, s) + 1;
+        break;
       case PaddingKind::Explicit:
         width = SymExpr::floorDiv(L + op.explicitPadLeft + op.explicitPadRight - effective, s) + 1;
         break;

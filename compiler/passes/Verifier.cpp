@@ -22,9 +22,10 @@ bool sameShape(const Value& a, const Value& b) {
 
 void verify(const Graph& graph, const std::string& afterPass) {
   auto fail = [&](const Op* op, const std::string& what) {
-    std::string where = op ? fmt::format(" at op '%{}' ({}:{})", op->result ? op->result->name : "?",
-                                         op->location.line, op->location.column)
-                           : "";
+    std::string where =
+        op ? fmt::format(" at op '%{}' ({}:{})", op->result ? op->result->name : "?",
+                         op->location.line, op->location.column)
+           : "";
     throw internalError(fmt::format("internal error: IR verification failed after pass '{}'{}: {}",
                                     afterPass, where, what));
   };
@@ -60,9 +61,8 @@ void verify(const Graph& graph, const std::string& afterPass) {
         fail(op.get(), "residual operand shape differs from the result");
     }
     for (const EpilogueStep& step : op->epilogue) {
-      if (step.kind == OpKind::Add &&
-          (step.operand < static_cast<int>(firstResidual) ||
-           step.operand >= static_cast<int>(op->operands.size())))
+      if (step.kind == OpKind::Add && (step.operand < static_cast<int>(firstResidual) ||
+                                       step.operand >= static_cast<int>(op->operands.size())))
         fail(op.get(), "epilogue add names a missing operand");
       if (step.kind != OpKind::Add && !isActivationFunction(step.kind))
         fail(op.get(), "epilogue step is neither an activation nor an add");

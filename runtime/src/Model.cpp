@@ -5,11 +5,11 @@
 #include <set>
 #include <thread>
 
+#include "ThreadPool.h"
 #include "cnv/cnv.h"
 #include "compiler/Compiler.h"
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Kernels.h"
-#include "ThreadPool.h"
 
 namespace cnv {
 
@@ -72,7 +72,8 @@ Model Model::fromSource(const std::string& text, const std::string& fileName,
   auto module = codegen::emitKernels(graph, impl->calls, *context);
   impl->jit->addModule(std::move(module), std::move(context));
   for (const codegen::KernelCall& call : impl->calls)
-    impl->kernels.push_back(reinterpret_cast<codegen::KernelFunction>(impl->jit->lookup(call.symbol)));
+    impl->kernels.push_back(
+        reinterpret_cast<codegen::KernelFunction>(impl->jit->lookup(call.symbol)));
   return Model(std::move(impl));
 }
 
@@ -118,8 +119,8 @@ int64_t Model::Impl::evaluate(const ir::SymExpr& e, const SymbolBindings& symbol
                               const char* what) const {
   auto value = e.evaluate(symbols);
   if (!value)
-    throw dataError(fmt::format("{} ({}) overflows 64-bit integers for these input shapes", what,
-                                e.str()));
+    throw dataError(
+        fmt::format("{} ({}) overflows 64-bit integers for these input shapes", what, e.str()));
   return *value;
 }
 
@@ -133,7 +134,8 @@ SymbolBindings Model::Impl::bindSymbols(const std::map<std::string, TensorView>&
   for (const auto& [name, view] : given) {
     bool known = std::any_of(graph().inputs.begin(), graph().inputs.end(),
                              [&](const ir::Value* v) { return v->name == name; });
-    if (!known) throw usageError(fmt::format("model '{}' has no input named '{}'", graph().name, name));
+    if (!known)
+      throw usageError(fmt::format("model '{}' has no input named '{}'", graph().name, name));
   }
   SymbolBindings symbols;
   std::map<std::string, std::string> boundBy;
@@ -143,28 +145,30 @@ SymbolBindings Model::Impl::bindSymbols(const std::map<std::string, TensorView>&
     const TensorView& view = it->second;
     std::vector<std::string> declared = activationDims(*input, input->layout);
     if (view.shape.size() != 3)
-      throw dataError(fmt::format("input '{}' must have rank 3 (f32[{}] layout {}), but the array "
-                                  "has shape {}",
-                                  input->name, fmt::join(declared, ", "), ir::name(input->layout),
-                                  shapeString(view.shape)));
+      throw dataError(
+          fmt::format("input '{}' must have rank 3 (f32[{}] layout {}), but the array "
+                      "has shape {}",
+                      input->name, fmt::join(declared, ", "), ir::name(input->layout),
+                      shapeString(view.shape)));
     elementCount(view.shape);  // rejects negative dims and overflow
     if (!view.data && elementCount(view.shape) > 0)
       throw usageError(fmt::format("input '{}': null data pointer", input->name));
     bool nwc = input->layout == ir::Layout::NWC;
     int channelAxis = nwc ? 2 : 1;
     if (view.shape[channelAxis] != input->channels)
-      throw dataError(fmt::format("input '{}' must have {} channels (f32[{}] layout {}), but the "
-                                  "array has shape {}",
-                                  input->name, input->channels, fmt::join(declared, ", "),
-                                  ir::name(input->layout), shapeString(view.shape)));
+      throw dataError(
+          fmt::format("input '{}' must have {} channels (f32[{}] layout {}), but the "
+                      "array has shape {}",
+                      input->name, input->channels, fmt::join(declared, ", "),
+                      ir::name(input->layout), shapeString(view.shape)));
     for (int axis = 0; axis < 3; ++axis) {
       if (axis == channelAxis) continue;
       const ir::SymExpr& dim = axis == 0 ? input->batch : input->width;
       int64_t actual = view.shape[axis];
       bool isWidth = axis != 0;
       if (isWidth && actual < 1)
-        throw dataError(fmt::format("input '{}' has width {}; widths must be positive", input->name,
-                                    actual));
+        throw dataError(
+            fmt::format("input '{}' has width {}; widths must be positive", input->name, actual));
       if (dim.isConstant()) {
         if (dim.constant() != actual)
           throw dataError(fmt::format("input '{}' must have {} {}, but the array has shape {}",
@@ -177,8 +181,9 @@ SymbolBindings Model::Impl::bindSymbols(const std::map<std::string, TensorView>&
       if (inserted) {
         boundBy[symbol] = input->name;
       } else if (bound->second != actual) {
-        throw dataError(fmt::format("symbolic dim '{}' is {} from input '{}' but {} from input '{}'",
-                                    symbol, bound->second, boundBy[symbol], actual, input->name));
+        throw dataError(
+            fmt::format("symbolic dim '{}' is {} from input '{}' but {} from input '{}'", symbol,
+                        bound->second, boundBy[symbol], actual, input->name));
       }
     }
   }
@@ -190,7 +195,8 @@ void Model::Impl::checkRuntimeConditions(const SymbolBindings& symbols) const {
     auto value = check.value.evaluate(symbols);
     if (!value || *value < 1) {
       DiagnosticEngine diagnostics(*compiled.source);
-      diagnostics.error(check.location, fmt::format("{} (with {})", check.message, describe(symbols)));
+      diagnostics.error(check.location,
+                        fmt::format("{} (with {})", check.message, describe(symbols)));
       throw Error(Error::Kind::Data, diagnostics.render(), true);
     }
   }
@@ -219,7 +225,7 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>
 }
 
 std::vector<int64_t> Model::Impl::storageShape(const ir::Value& v,
-                                              const SymbolBindings& symbols) const {
+                                               const SymbolBindings& symbols) const {
   int64_t batch = evaluate(v.batch, symbols, "a batch size");
   int64_t width = evaluate(v.width, symbols, "a width");
   std::vector<int64_t> shape = v.layout == ir::Layout::NWC
@@ -272,15 +278,17 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
     }
   }
 
-  const int workers = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!impl.pool || impl.pool->size() != workers) impl.pool = std::make_unique<ThreadPool>(workers);
   for (size_t i = 0; i < impl.calls.size(); ++i) {
     const codegen::KernelCall& call = impl.calls[i];
     std::vector<float*> buffers;
     for (size_t b = 0; b < call.buffers.size(); ++b) {
       auto packed = impl.packedOperands[i].find(b);
-      buffers.push_back(packed != impl.packedOperands[i].end() ? const_cast<float*>(packed->second.data())
-                                                               : storage.at(call.buffers[b]));
+      buffers.push_back(packed != impl.packedOperands[i].end()
+                            ? const_cast<float*>(packed->second.data())
+                            : storage.at(call.buffers[b]));
     }
     const int64_t batch = impl.evaluate(call.batch, symbols, "a batch size");
     const int64_t outputWidth = impl.evaluate(call.outputWidth, symbols, "a width");
@@ -299,7 +307,8 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
                              ? static_cast<double>(call.op->operands[1]->inChannelsPerGroup *
                                                    call.op->operands[1]->kernelWidth)
                              : 1.0);
-    const int parts = work < 200000 ? 1 : static_cast<int>(std::min<int64_t>(workers, batch * outputWidth));
+    const int parts =
+        work < 200000 ? 1 : static_cast<int>(std::min<int64_t>(workers, batch * outputWidth));
     if (parts <= 1) {
       impl.kernels[i](buffers.data(), scalars);
       continue;

@@ -12,9 +12,9 @@
 #include <memory>
 #include <optional>
 
+#include "InputFile.h"
 #include "cnv/Error.h"
 #include "cnv/Io.h"
-#include "InputFile.h"
 
 namespace cnv {
 
@@ -31,7 +31,6 @@ constexpr size_t kLongestPrefix = kVersionEnd + 4;  // magic, version, 4-byte he
 // (numpy >= 1.23); matching both makes our files byte-identical to numpy.save's.
 constexpr size_t kAlignment = 64;
 constexpr size_t kGrowthAxisMaxDigits = 21;
-
 
 // Quotes text from a file for an error message, escaping bytes a terminal might act on.
 std::string quoted(std::string_view text) {

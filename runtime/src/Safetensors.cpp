@@ -17,9 +17,9 @@
 #include <set>
 #include <tuple>
 
+#include "InputFile.h"
 #include "cnv/Error.h"
 #include "cnv/Io.h"
-#include "InputFile.h"
 
 namespace cnv {
 
@@ -36,7 +36,6 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr size_t kHeaderAlignment = 8;
 constexpr const char* kMetadataKey = "__metadata__";
 constexpr const char* kNoOverlapsOrHoles = "tensor data may not overlap or leave holes";
-
 
 struct Entry {
   std::string name;

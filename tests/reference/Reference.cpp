@@ -30,8 +30,8 @@ static int64_t sourceIndex(int64_t p, int64_t width, const std::string& mode) {
   throw std::runtime_error("reference: unknown padding mode " + mode);
 }
 
-Array conv1d(const Array& x, const std::vector<double>& weight, int64_t outChannels,
-             int64_t kernel, const std::vector<double>& bias, const ConvSpec& spec) {
+Array conv1d(const Array& x, const std::vector<double>& weight, int64_t outChannels, int64_t kernel,
+             const std::vector<double>& bias, const ConvSpec& spec) {
   const int64_t inPerGroup = x.channels / spec.groups;
   const int64_t outPerGroup = outChannels / spec.groups;
   const int64_t padded = x.width + spec.padLeft + spec.padRight;
@@ -49,8 +49,8 @@ Array conv1d(const Array& x, const std::vector<double>& weight, int64_t outChann
             int64_t p = w * spec.stride + k * spec.dilation - spec.padLeft;
             int64_t source = sourceIndex(p, x.width, spec.mode);
             if (source < 0) continue;
-            sum += x.at(n, group * inPerGroup + i, source) *
-                   weight[(o * inPerGroup + i) * kernel + k];
+            sum +=
+                x.at(n, group * inPerGroup + i, source) * weight[(o * inPerGroup + i) * kernel + k];
           }
         y.at(n, o, w) = sum + (bias.empty() ? 0.0 : bias[o]);
       }
@@ -99,7 +99,8 @@ std::vector<double> weightToOIW(const TensorView& view, const std::string& layou
   for (int64_t o = 0; o < O; ++o)
     for (int64_t i = 0; i < I; ++i)
       for (int64_t k = 0; k < K; ++k)
-        w[(o * I + i) * K + k] = wio ? view.data[(k * I + i) * O + o] : view.data[(o * I + i) * K + k];
+        w[(o * I + i) * K + k] =
+            wio ? view.data[(k * I + i) * O + o] : view.data[(o * I + i) * K + k];
   return w;
 }
 
@@ -125,13 +126,15 @@ class Interpreter {
           if (firstLayout.empty()) firstLayout = d->layout->text;
           values_[d->name.text] = fromLayout(inputs_.at(d->name.text), d->layout->text);
         } else {
-          paramsByName_[d->name.text] = {params_.at(d->name.text), d->layout ? d->layout->text : ""};
+          paramsByName_[d->name.text] = {params_.at(d->name.text),
+                                         d->layout ? d->layout->text : ""};
         }
       } else if (auto* a = std::get_if<ast::Assignment>(&s)) {
         values_[a->target.text] = eval(a->value);
       } else {
         const auto& o = std::get<ast::OutputStmt>(s);
-        outputs[o.name.text] = toLayout(values_.at(o.name.text), o.layout ? o.layout->text : firstLayout);
+        outputs[o.name.text] =
+            toLayout(values_.at(o.name.text), o.layout ? o.layout->text : firstLayout);
       }
     }
     return outputs;
@@ -191,7 +194,8 @@ class Interpreter {
       }
     }
     if (!explicitPad)
-      std::tie(spec.padLeft, spec.padRight) = namedPadding(rule, x.width, K, spec.stride, spec.dilation);
+      std::tie(spec.padLeft, spec.padRight) =
+          namedPadding(rule, x.width, K, spec.stride, spec.dilation);
     return conv1d(x, weight, O, K, bias, spec);
   }
 

@@ -34,8 +34,8 @@ std::pair<int64_t, int64_t> namedPadding(const std::string& rule, int64_t width,
                                          int64_t stride, int64_t dilation);
 
 // weight is [O][C/groups][K] (PyTorch's order); bias may be empty.
-Array conv1d(const Array& x, const std::vector<double>& weight, int64_t outChannels,
-             int64_t kernel, const std::vector<double>& bias, const ConvSpec& spec);
+Array conv1d(const Array& x, const std::vector<double>& weight, int64_t outChannels, int64_t kernel,
+             const std::vector<double>& bias, const ConvSpec& spec);
 
 double activation(const std::string& op, double v, double alpha);
 

@@ -70,7 +70,9 @@ Options parseArgs(int argc, char** argv) {
         if (!options.model.empty()) throw UsageError("--model given twice");
         options.model = value;
       } else {
-        addPair(flag == "--input" ? options.inputs : flag == "--param" ? options.params : options.outputs,
+        addPair(flag == "--input"   ? options.inputs
+                : flag == "--param" ? options.params
+                                    : options.outputs,
                 flag, value);
       }
     } else {
@@ -120,7 +122,8 @@ void checkShapes(const cnv::ast::Model& model, const std::map<std::string, cnv::
                                std::to_string(decl->dims.size()));
     for (size_t i = 0; i < shape.size(); ++i) {
       const cnv::ast::Dim& dim = decl->dims[i];
-      int64_t expected = dim.isSymbol() ? bindings.emplace(dim.symbol, shape[i]).first->second : dim.value;
+      int64_t expected =
+          dim.isSymbol() ? bindings.emplace(dim.symbol, shape[i]).first->second : dim.value;
       if (shape[i] != expected)
         throw std::runtime_error(what + ": shape " + shapeText(shape) + " does not match dim " +
                                  std::to_string(i) + " (" +
@@ -130,10 +133,11 @@ void checkShapes(const cnv::ast::Model& model, const std::map<std::string, cnv::
   }
 }
 
-void requireNames(const std::map<std::string, std::string>& given, const std::set<std::string>& declared,
-                  const std::string& option) {
+void requireNames(const std::map<std::string, std::string>& given,
+                  const std::set<std::string>& declared, const std::string& option) {
   for (const auto& [name, file] : given)
-    if (!declared.count(name)) throw UsageError(option + " names '" + name + "', which the model does not declare");
+    if (!declared.count(name))
+      throw UsageError(option + " names '" + name + "', which the model does not declare");
   for (const std::string& name : declared)
     if (!given.count(name)) throw UsageError("missing " + option + " " + name + "=FILE");
 }
@@ -148,7 +152,8 @@ int run(const Options& options) {
   std::set<std::string> inputNames, paramNames, outputNames;
   for (const cnv::ast::Statement& s : model.statements) {
     if (const auto* decl = std::get_if<cnv::ast::TensorDecl>(&s))
-      (decl->kind == cnv::ast::TensorDecl::Kind::Input ? inputNames : paramNames).insert(decl->name.text);
+      (decl->kind == cnv::ast::TensorDecl::Kind::Input ? inputNames : paramNames)
+          .insert(decl->name.text);
     else if (const auto* out = std::get_if<cnv::ast::OutputStmt>(&s))
       outputNames.insert(out->name.text);
   }
@@ -164,10 +169,12 @@ int run(const Options& options) {
   std::map<std::string, cnv::TensorView> inputViews, paramViews;
   for (const auto& [name, tensor] : inputs) inputViews[name] = tensor.view();
   for (const auto& [name, tensor] : params) paramViews[name] = tensor.view();
-  std::map<std::string, cnv::Tensor> results = cnv::reference::runModel(model, inputViews, paramViews);
+  std::map<std::string, cnv::Tensor> results =
+      cnv::reference::runModel(model, inputViews, paramViews);
   for (const auto& [name, file] : options.outputs) {
     auto it = results.find(name);
-    if (it == results.end()) throw std::runtime_error("the reference produced no output '" + name + "'");
+    if (it == results.end())
+      throw std::runtime_error("the reference produced no output '" + name + "'");
     cnv::writeNpy(file, it->second);
   }
   return 0;

@@ -11,7 +11,8 @@ namespace cnv::test {
 
 double toleranceRatio(const Tensor& actual, const Tensor& expected, std::string* detail) {
   if (actual.shape() != expected.shape()) {
-    if (detail) *detail = "shape " + shapeString(actual.shape()) + " vs " + shapeString(expected.shape());
+    if (detail)
+      *detail = "shape " + shapeString(actual.shape()) + " vs " + shapeString(expected.shape());
     return INFINITY;
   }
   double worst = 0;
@@ -20,7 +21,8 @@ double toleranceRatio(const Tensor& actual, const Tensor& expected, std::string*
     double ratio = std::fabs(a - e) / (1e-4 + 1e-4 * std::fabs(e));
     if (std::isnan(ratio)) ratio = INFINITY;
     if (ratio > 1 && detail && detail->empty())
-      *detail = "element " + std::to_string(i) + ": " + std::to_string(a) + " vs " + std::to_string(e);
+      *detail =
+          "element " + std::to_string(i) + ": " + std::to_string(a) + " vs " + std::to_string(e);
     worst = std::max(worst, ratio);
   }
   return worst;

@@ -19,7 +19,8 @@ double toleranceRatio(const Tensor& actual, const Tensor& expected, std::string*
 Tensor randomTensor(std::vector<int64_t> shape, std::mt19937& random);
 
 // Concrete shape of a spec, with symbolic dims taken from `symbols`.
-std::vector<int64_t> concreteShape(const TensorSpec& spec, const std::map<std::string, int64_t>& symbols);
+std::vector<int64_t> concreteShape(const TensorSpec& spec,
+                                   const std::map<std::string, int64_t>& symbols);
 
 struct Comparison {
   std::map<std::string, Tensor> jit, reference;

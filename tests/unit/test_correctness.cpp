@@ -1,8 +1,8 @@
 // The JIT against the reference implementation: the seed examples, randomized single
 // convs over every attribute, randomized pipelines, symbolic dims and thread counts.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "tests/unit/TestSupport.h"
@@ -48,31 +48,49 @@ RandomConv randomConv(std::mt19937& random, bool symbolicWidth) {
   std::string padding;
   int padLeft = 0, padRight = 0;
   switch (pick(0, 5)) {
-    case 0: padding = "valid"; break;
-    case 1: padding = "same"; padLeft = padRight = effective; break;
-    case 2: padding = "same_lower"; padLeft = padRight = effective; break;
-    case 3: padding = "causal"; padLeft = effective; break;
-    case 4: padLeft = padRight = pick(0, 4); padding = std::to_string(padLeft); break;
+    case 0:
+      padding = "valid";
+      break;
+    case 1:
+      padding = "same";
+      padLeft = padRight = effective;
+      break;
+    case 2:
+      padding = "same_lower";
+      padLeft = padRight = effective;
+      break;
+    case 3:
+      padding = "causal";
+      padLeft = effective;
+      break;
+    case 4:
+      padLeft = padRight = pick(0, 4);
+      padding = std::to_string(padLeft);
+      break;
     default:
       padLeft = pick(0, 4);
       padRight = pick(0, 4);
       padding = fmt::format("({}, {})", padLeft, padRight);
   }
-  std::string mode = std::vector<std::string>{"zeros", "reflect", "replicate", "circular"}[pick(0, 3)];
+  std::string mode =
+      std::vector<std::string>{"zeros", "reflect", "replicate", "circular"}[pick(0, 3)];
   int maxPad = std::max(padLeft, padRight);
   // valid needs L ≥ E; reflect needs L > pad; circular L ≥ pad
   int minWidth = std::max({effective, maxPad + 1, 1});
   int width = minWidth + pick(0, 12);
   int batch = pick(0, 3);
   bool nwcIn = pick(0, 1), nwcOut = pick(0, 1), wio = pick(0, 1), bias = pick(0, 1);
-  std::string act = std::vector<std::string>{"", "relu", "relu6", "leaky_relu", "sigmoid", "tanh"}[pick(0, 5)];
+  std::string act =
+      std::vector<std::string>{"", "relu", "relu6", "leaky_relu", "sigmoid", "tanh"}[pick(0, 5)];
   std::string W = symbolicWidth ? "L" : std::to_string(width);
-  std::string inputDims = nwcIn ? fmt::format("N, {}, {}", W, inChannels)
-                                : fmt::format("N, {}, {}", inChannels, W);
-  std::string weightDims = wio ? fmt::format("{}, {}, {}", kernel, inChannels / groups, outChannels)
-                               : fmt::format("{}, {}, {}", outChannels, inChannels / groups, kernel);
-  std::string call = fmt::format("conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
-                                 bias ? ", b" : "", stride, dilation, groups, padding, mode);
+  std::string inputDims =
+      nwcIn ? fmt::format("N, {}, {}", W, inChannels) : fmt::format("N, {}, {}", inChannels, W);
+  std::string weightDims =
+      wio ? fmt::format("{}, {}, {}", kernel, inChannels / groups, outChannels)
+          : fmt::format("{}, {}, {}", outChannels, inChannels / groups, kernel);
+  std::string call =
+      fmt::format("conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
+                  bias ? ", b" : "", stride, dilation, groups, padding, mode);
   if (!act.empty()) call = act + "(" + call + (act == "leaky_relu" ? ", alpha=0.2)" : ")");
   RandomConv r;
   r.source = fmt::format(

@@ -1,7 +1,6 @@
 // The frontend never crashes: deep nesting, truncated files, junk and huge numbers all
 // end in diagnostics with positions.
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "cnv/cnv.h"
@@ -79,9 +78,14 @@ TEST_CASE("random mutations of a valid file never crash", "[frontend]") {
     for (int edits = 1 + random() % 4; edits > 0; --edits) {
       size_t at = random() % text.size();
       switch (random() % 3) {
-        case 0: text.erase(at, 1 + random() % 5); break;
-        case 1: text.insert(at, 1, alphabet[random() % alphabet.size()]); break;
-        default: text[at] = alphabet[random() % alphabet.size()];
+        case 0:
+          text.erase(at, 1 + random() % 5);
+          break;
+        case 1:
+          text.insert(at, 1, alphabet[random() % alphabet.size()]);
+          break;
+        default:
+          text[at] = alphabet[random() % alphabet.size()];
       }
     }
     compileError(text);  // must return, whatever the verdict

@@ -2,8 +2,9 @@
 // chains of convs with every attribute, activations, residual adds, copies, nested
 // calls and several outputs in mixed layouts. Seeded; the seed and the model text are
 // printed on failure.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+
+#include <catch2/catch.hpp>
 
 #include "tests/reference/Reference.h"
 #include "tests/unit/TestSupport.h"
@@ -23,21 +24,31 @@ class PipelineGenerator {
     std::string W = symbolic ? "L" : std::to_string(width_);
     bool nwc = pick(0, 1);
     firstLayout_ = nwc ? "NWC" : "NCW";
-    body_ += fmt::format("  input x : f32[N, {}] layout {}\n",
-                         nwc ? fmt::format("{}, {}", W, channels_) : fmt::format("{}, {}", channels_, W),
-                         firstLayout_);
+    body_ +=
+        fmt::format("  input x : f32[N, {}] layout {}\n",
+                    nwc ? fmt::format("{}, {}", W, channels_) : fmt::format("{}, {}", channels_, W),
+                    firstLayout_);
     current_ = "x";
     int layers = pick(1, 4);
     for (int i = 0; i < layers; ++i) {
       switch (pick(0, 6)) {
-        case 0: addActivation(); break;
-        case 1: addResidualBlock(); break;
-        case 2: addCopy(); break;
-        default: addConv(pick(0, 2) == 0); break;
+        case 0:
+          addActivation();
+          break;
+        case 1:
+          addResidualBlock();
+          break;
+        case 2:
+          addCopy();
+          break;
+        default:
+          addConv(pick(0, 2) == 0);
+          break;
       }
       if (pick(0, 5) == 0) addOutput(current_);
     }
-    if (std::find(outputs_.begin(), outputs_.end(), current_) == outputs_.end()) addOutput(current_);
+    if (std::find(outputs_.begin(), outputs_.end(), current_) == outputs_.end())
+      addOutput(current_);
     std::string text = "model pipeline {\n" + params_ + body_ + "}\n";
     return {text, {{"N", pick(0, 3)}, {"L", inputWidth}}};
   }
@@ -48,11 +59,16 @@ class PipelineGenerator {
 
   std::string activationCall(const std::string& inner) {
     switch (pick(0, 4)) {
-      case 0: return "relu(" + inner + ")";
-      case 1: return "relu6(" + inner + ")";
-      case 2: return fmt::format("leaky_relu({}, alpha={})", inner, pick(-5, 5) / 10.0);
-      case 3: return "sigmoid(" + inner + ")";
-      default: return "tanh(" + inner + ")";
+      case 0:
+        return "relu(" + inner + ")";
+      case 1:
+        return "relu6(" + inner + ")";
+      case 2:
+        return fmt::format("leaky_relu({}, alpha={})", inner, pick(-5, 5) / 10.0);
+      case 3:
+        return "sigmoid(" + inner + ")";
+      default:
+        return "tanh(" + inner + ")";
     }
   }
 
@@ -71,9 +87,11 @@ class PipelineGenerator {
   std::string declareWeight(int outChannels, int inPerGroup, int kernel) {
     std::string w = fmt::format("w{}", counter_++);
     if (pick(0, 1))
-      params_ += fmt::format("  param {} : f32[{}, {}, {}] layout WIO\n", w, kernel, inPerGroup, outChannels);
+      params_ += fmt::format("  param {} : f32[{}, {}, {}] layout WIO\n", w, kernel, inPerGroup,
+                             outChannels);
     else
-      params_ += fmt::format("  param {} : f32[{}, {}, {}] layout OIW\n", w, outChannels, inPerGroup, kernel);
+      params_ += fmt::format("  param {} : f32[{}, {}, {}] layout OIW\n", w, outChannels,
+                             inPerGroup, kernel);
     return w;
   }
 
@@ -95,19 +113,36 @@ class PipelineGenerator {
     int outChannels = groups * pick(1, std::max(1, 8 / groups));
     int kernel = pick(1, 5), stride = pick(1, 3), dilation = pick(1, 2);
     int effective = dilation * (kernel - 1) + 1;
-    std::string mode = std::vector<std::string>{"zeros", "zeros", "reflect", "replicate", "circular"}[pick(0, 4)];
+    std::string mode =
+        std::vector<std::string>{"zeros", "zeros", "reflect", "replicate", "circular"}[pick(0, 4)];
     std::string padding;
     int64_t left = 0, right = 0;
     switch (pick(0, 5)) {
-      case 0: padding = "valid"; break;
-      case 1: padding = "same"; break;
-      case 2: padding = "same_lower"; break;
-      case 3: padding = "causal"; break;
-      case 4: left = right = pick(0, 3); padding = std::to_string(left); break;
-      default: left = pick(0, 3); right = pick(0, 3); padding = fmt::format("({}, {})", left, right);
+      case 0:
+        padding = "valid";
+        break;
+      case 1:
+        padding = "same";
+        break;
+      case 2:
+        padding = "same_lower";
+        break;
+      case 3:
+        padding = "causal";
+        break;
+      case 4:
+        left = right = pick(0, 3);
+        padding = std::to_string(left);
+        break;
+      default:
+        left = pick(0, 3);
+        right = pick(0, 3);
+        padding = fmt::format("({}, {})", left, right);
     }
-    if (padding != "valid" && left == 0 && right == 0 && padding.find_first_not_of("0123456789(), ") != std::string::npos)
-      std::tie(left, right) = cnv::reference::namedPadding(padding, width_, kernel, stride, dilation);
+    if (padding != "valid" && left == 0 && right == 0 &&
+        padding.find_first_not_of("0123456789(), ") != std::string::npos)
+      std::tie(left, right) =
+          cnv::reference::namedPadding(padding, width_, kernel, stride, dilation);
     int64_t outWidth = (width_ + left + right - effective) / stride + 1;
     bool modeFits = mode == "zeros" || mode == "replicate" ||
                     (mode == "reflect" && std::max(left, right) < width_) ||
@@ -117,8 +152,9 @@ class PipelineGenerator {
       return;
     }
     std::string w = declareWeight(outChannels, channels_ / groups, kernel);
-    std::string call = fmt::format("conv1d({}, {}{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
-                                   current_, w, maybeBias(outChannels), stride, dilation, groups, padding, mode);
+    std::string call = fmt::format(
+        "conv1d({}, {}{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
+        current_, w, maybeBias(outChannels), stride, dilation, groups, padding, mode);
     std::string name = fresh();
     body_ += fmt::format("  {} = {}\n", name, nested ? activationCall(call) : call);
     current_ = name;
@@ -130,11 +166,13 @@ class PipelineGenerator {
   void addResidualBlock() {
     int kernel = 2 * pick(0, 2) + 1;
     std::string w = declareWeight(channels_, channels_, kernel);
-    std::string conv = fmt::format("conv1d({}, {}{}, padding=same)", current_, w, maybeBias(channels_));
+    std::string conv =
+        fmt::format("conv1d({}, {}{}, padding=same)", current_, w, maybeBias(channels_));
     std::string name = fresh();
     bool convFirst = pick(0, 1);
     std::string branch = pick(0, 1) ? activationCall(conv) : conv;
-    body_ += fmt::format("  {} = add({}, {})\n", name, convFirst ? branch : current_, convFirst ? current_ : branch);
+    body_ += fmt::format("  {} = add({}, {})\n", name, convFirst ? branch : current_,
+                         convFirst ? current_ : branch);
     current_ = name;
   }
 

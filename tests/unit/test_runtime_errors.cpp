@@ -59,7 +59,8 @@ TEST_CASE("a reflect pad not below the run-time width is a data error", "[runtim
   input x : f32[N, 1, L] layout NCW
   param w : f32[1, 1, 1] layout OIW
   y = conv1d(x, w, padding=2, padding_mode=reflect)
-  output y })", "r.cnv");
+  output y })",
+                                            "r.cnv");
   std::vector<float> w(1, 1.0f);
   model.setParam("w", {w.data(), {1, 1, 1}});
   cnv::Tensor x({1, 1, 2});
@@ -80,16 +81,27 @@ TEST_CASE("one symbol bound to two values is a data error", "[runtime][errors]")
 TEST_CASE("bad arrays are data errors, bad calls are usage errors", "[runtime][errors]") {
   Fixture f;
   cnv::Tensor x({1, 9, 2}), s({1, 4, 9}), wrongChannels({1, 9, 3}), rank2({9, 2});
-  CHECK(kindOf([&] { f.model.run({{"x", wrongChannels.view()}, {"s", s.view()}}); }) == cnv::Error::Kind::Data);
-  CHECK(kindOf([&] { f.model.run({{"x", rank2.view()}, {"s", s.view()}}); }) == cnv::Error::Kind::Data);
+  CHECK(kindOf([&] {
+          f.model.run({{"x", wrongChannels.view()}, {"s", s.view()}});
+        }) == cnv::Error::Kind::Data);
+  CHECK(kindOf([&] {
+          f.model.run({{"x", rank2.view()}, {"s", s.view()}});
+        }) == cnv::Error::Kind::Data);
   CHECK(kindOf([&] { f.model.run({{"x", x.view()}}); }) == cnv::Error::Kind::Usage);
-  CHECK(kindOf([&] { f.model.run({{"x", x.view()}, {"s", s.view()}, {"q", s.view()}}); }) ==
-        cnv::Error::Kind::Usage);
+  CHECK(kindOf([&] {
+          f.model.run({{"x", x.view()}, {"s", s.view()}, {"q", s.view()}});
+        }) == cnv::Error::Kind::Usage);
   CHECK(kindOf([&] { f.model.setParam("w", {f.w.data(), {4, 2, 5}}); }) == cnv::Error::Kind::Data);
-  CHECK(kindOf([&] { f.model.setParam("nope", {f.w.data(), {5, 2, 4}}); }) == cnv::Error::Kind::Usage);
+  CHECK(kindOf([&] {
+          f.model.setParam("nope", {f.w.data(), {5, 2, 4}});
+        }) == cnv::Error::Kind::Usage);
   cnv::Model unbound = cnv::Model::fromSource(kModel, "m.cnv");
   std::string message;
-  CHECK(kindOf([&] { unbound.run({{"x", x.view()}, {"s", s.view()}}); }, &message) == cnv::Error::Kind::Usage);
+  CHECK(kindOf(
+            [&] {
+              unbound.run({{"x", x.view()}, {"s", s.view()}});
+            },
+            &message) == cnv::Error::Kind::Usage);
   CHECK(message.find("w") != std::string::npos);
 }
 
