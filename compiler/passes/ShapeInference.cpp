@@ -124,17 +124,18 @@ class ShapeInference {
     if (!value.positiveForPositiveSymbols()) graph_.checks.push_back({value, message, at});
   }
 
+  static std::string batchChannelsWidth(const Value& v) {
+    return fmt::format("f32[{}, {}, {}]", v.batch.str(), v.channels, v.width.str());
+  }
+
   void inferAdd(Op& op) {
     const Value& a = *op.operands[0];
     const Value& b = *op.operands[1];
     if (a.batch != b.batch || a.channels != b.channels || a.width != b.width) {
-      Value ca = a, cb = b;
-      ca.layout = cb.layout = Layout::NCW;
       diagnostics_.error(op.location,
                          fmt::format("add needs operands of the same shape, but got {} and {} "
                                      "(as [batch, channels, width])",
-                                     printType(ca).substr(0, printType(ca).size() - 4),
-                                     printType(cb).substr(0, printType(cb).size() - 4)));
+                                     batchChannelsWidth(a), batchChannelsWidth(b)));
       return;
     }
     copyShape(a, *op.result);
