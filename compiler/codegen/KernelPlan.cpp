@@ -3,17 +3,57 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "compiler/codegen/Kernels.h"
 
 namespace cnv::codegen {
 namespace {
 
+// Width-innermost tiles of rows output channels × vectors width vectors. The tile
+// that keeps the most accumulator lanes busy wins: accumulators used, times the share
+// of rows that are real channels (the last block is padded). Ties go to the earlier
+// row count in the list (8 first: fewer broadcasts per load). Null when the panel
+// buffer would not fit comfortably on a thread's stack.
+std::optional<Schedule> widthVectorSchedule(const ir::Op& op, const TargetInfo& target) {
+  Schedule schedule;
+  schedule.strategy = Strategy::WidthVector;
+  schedule.vectorWidth = target.vectorWidth;
+  const int64_t outChannels = op.result->channels;
+  const int accumulators = target.vectorRegisters * 3 / 4;
+  // Wider tiles only waste lanes on short rows; a known short width caps them.
+  int maxVectors = 6;
+  if (op.result->width.isConstant())
+    maxVectors = static_cast<int>(std::clamp<int64_t>(
+        (op.result->width.constant() + target.vectorWidth - 1) / target.vectorWidth, 1, 6));
+  double best = -1;
+  for (int rows : {8, 6, 4, 12, 5, 7, 3, 10, 2, 9, 11, 1}) {
+    const int vectors = std::min(maxVectors, accumulators / rows);
+    if (vectors < 1) continue;
+    const int64_t padded = (outChannels + rows - 1) / rows * rows;
+    const double score = double(rows * vectors) / accumulators * double(outChannels) / padded;
+    if (score > best + 1e-9) {
+      best = score;
+      schedule.channelTile = rows;
+      schedule.vectorsPerTile = vectors;
+    }
+  }
+  if (const char* e = getenv("CNV_WV_TILE")) sscanf(e, "%d,%d", &schedule.channelTile, &schedule.vectorsPerTile);
+  const bool depthwise = op.groups > 1;
+  const int64_t bufferRows = depthwise ? schedule.channelTile : op.operands[0]->channels;
+  constexpr int64_t kMaxPanelBytes = 512 * 1024;
+  if (bufferRows * widthVectorRowStride(schedule, op) * 4 > kMaxPanelBytes) return std::nullopt;
+  return schedule;
+}
+
 Schedule chooseSchedule(const ir::Op& op, const TargetInfo& target) {
   Schedule schedule;
   if (op.kind != ir::OpKind::Conv1d) return schedule;
   const bool depthwise = op.groups > 1 && op.operands[1]->inChannelsPerGroup == 1;
   if (op.groups != 1 && !depthwise) return schedule;
+  if (op.stride == 1 && op.operands[0]->layout == ir::Layout::NCW &&
+      op.result->layout == ir::Layout::NCW)
+    if (auto widthVector = widthVectorSchedule(op, target)) return *widthVector;
   const int64_t outChannels = op.result->channels;
   schedule.strategy = depthwise ? Strategy::DepthwiseVector : Strategy::DirectVector;
   schedule.vectorWidth = target.vectorWidth;
@@ -72,6 +112,31 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
       continue;
     }
     const ir::Value& w = *op.operands[1];
+    if (s.strategy == Strategy::WidthVector) {
+      const int64_t tileWidth = int64_t{s.vectorWidth} * s.vectorsPerTile;
+      out += fmt::format("    for co0 in [0, {}) step {}: rows of output channels\n", y.channels,
+                         s.channelTile);
+      out += fmt::format(
+          "      for wo in interior step {}: {} x {} accumulators of <{} x float> in registers\n",
+          tileWidth, s.channelTile, s.vectorsPerTile, s.vectorWidth);
+      out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+      if (op.groups > 1)
+        out += fmt::format(
+            "          acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * x[n, (co0+r)/{}, "
+            "wo + v*{} + k*{} - pad_left ...]\n",
+            s.channelTile, y.channels / op.operands[0]->channels, s.vectorWidth, op.dilation);
+      else
+        out += fmt::format(
+            "          for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][ci][r]) * "
+            "x[n, ci, wo + v*{} + k*{} - pad_left ...]\n",
+            w.inChannelsPerGroup, s.channelTile, s.vectorWidth, op.dilation);
+      out += fmt::format(
+          "      for wo at the borders and the tail, one vector at a time: lanes checked, {} "
+          "padding\n",
+          ir::name(op.paddingMode));
+      out += "      epilogue on vectors, contiguous row stores\n";
+      continue;
+    }
     out += fmt::format("    for co0 in [0, {}) step {}: {} vectors of <{} x float>\n", y.channels,
                        s.channelBlock(), s.vectorsPerTile, s.vectorWidth);
     out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",

@@ -50,14 +50,24 @@ enum class Strategy {
   // DirectVector's loops for groups with one input channel each (depthwise, with any
   // channel multiplier): each lane loads its own input channel instead of a broadcast.
   DepthwiseVector,
+  // Width-innermost register tiles for NCW input and output at stride 1: channelTile
+  // output channels × vectorsPerTile vectors of consecutive output positions. Each
+  // tap and input channel loads vectorsPerTile input vectors (contiguous in NCW) and
+  // broadcasts channelTile weights against them; stores are contiguous rows. groups = 1
+  // or depthwise.
+  WidthVector,
 };
 
 struct Schedule {
   Strategy strategy = Strategy::Scalar;
   int vectorWidth = 1;     // floats per vector register
-  int vectorsPerTile = 1;  // output-channel vectors per register tile
-  int widthTile = 1;       // output positions per register tile
-  int64_t channelBlock() const { return int64_t{vectorWidth} * vectorsPerTile; }
+  int vectorsPerTile = 1;  // vectors per register tile: of channels, or of positions (WidthVector)
+  int widthTile = 1;       // output positions per register tile (Direct/DepthwiseVector)
+  int channelTile = 1;     // output channels per register tile (WidthVector)
+  // Output channels per block; weights are packed [O/block][K][I][block].
+  int64_t channelBlock() const {
+    return strategy == Strategy::WidthVector ? channelTile : int64_t{vectorWidth} * vectorsPerTile;
+  }
 };
 
 struct KernelCall {
@@ -72,6 +82,9 @@ struct TargetInfo {
   int vectorWidth = 4;  // 16 with AVX-512, 8 with AVX2, 4 otherwise
   int vectorRegisters = 16;
 };
+
+// WidthVector kernels copy each panel's input span into rows this many floats apart.
+int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op);
 
 // The kernels to run, in order, for a graph that went through the whole pipeline.
 std::vector<KernelCall> scheduleKernels(const ir::Graph& graph, const TargetInfo& target);

@@ -1,0 +1,354 @@
+// The WidthVector strategy: width-innermost register tiles for convs whose input and
+// output are both NCW (PyTorch's layout) at stride 1, as LIBXSMM's 1-D convolutions are
+// built. A tile is channelTile (R) output channels × vectorsPerTile (V) vectors of
+// consecutive output positions; weights are packed [O/R][K][I][R], zero-filled past O.
+//
+// Per sample, the call's output positions go in panels of V vectors. Each panel first
+// copies the input span it reads (V·lanes + (K−1)·dilation positions of every input
+// channel, padding applied: zeros, or the mapped positions) into a stack buffer whose
+// rows are spaced to avoid cache-set conflicts; NCW rows a power-of-two width apart
+// would otherwise share a handful of L1 sets. The tiles then run unchecked from that
+// buffer: for each tap k and input channel ci, V vector loads and R weight broadcasts
+// feed R·V FMAs. Stores are contiguous rows, masked past the end of the call's range.
+// Depthwise convs copy only the R input channels of each block of output channels.
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/codegen/KernelBuilder.h"
+
+namespace cnv::codegen {
+namespace {
+
+class WidthVectorEmitter {
+ public:
+  WidthVectorEmitter(KernelBuilder& kb, const ir::Op& op, const Schedule& schedule)
+      : kb_(kb),
+        b_(kb.b),
+        op_(op),
+        x_(*op.operands[0]),
+        y_(*op.result),
+        lanes_(schedule.vectorWidth),
+        vectors_(schedule.vectorsPerTile),
+        rows_(schedule.channelTile),
+        K_(op.operands[1]->kernelWidth),
+        I_(op.operands[1]->inChannelsPerGroup),
+        depthwise_(op.groups > 1),
+        multiplier_(op.result->channels / op.operands[0]->channels),
+        span_(int64_t{schedule.vectorsPerTile} * schedule.vectorWidth +
+              (op.operands[1]->kernelWidth - 1) * op.dilation),
+        rowStride_(widthVectorRowStride(schedule, op)),
+        vectorType_(llvm::FixedVectorType::get(kb.f32, schedule.vectorWidth)) {}
+
+  void emit();
+
+ private:
+  // Copies input positions [p0 − padLeft, + span) of `rows` channels into the buffer;
+  // row i holds channel channelOf(i).
+  void packPanel(LValue* p0, int64_t rows, const std::function<LValue*(LValue*)>& channelOf);
+  void computeTile(LValue* p0);
+  void prefetchNextPanel(LValue* channel, LValue* k);
+  bool spreadOutputPrefetch() const;
+  int64_t outputLines() const;
+  void prefetchOutput(LValue* channel, LValue* line);
+  void prefetchOutput(LValue* channel, int64_t line) { prefetchOutput(channel, kb_.constant(line)); }
+  void storeTile(LValue* p0);
+
+  // Positions [w0, w0 + lanes) of channel c of activation v, masked.
+  LValue* loadPositions(const ir::Value& v, LValue* base, LValue* width, LValue* c, LValue* w0,
+                        LValue* mask);
+  LValue* lanePositions(LValue* first) {
+    return b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), kb_.laneIndices(lanes_));
+  }
+  LValue* zeros() { return llvm::ConstantFP::get(vectorType_, 0.0); }
+  LValue* fma(LValue* a, LValue* b, LValue* c) {
+    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vectorType_}, {a, b, c});
+  }
+  llvm::AllocaInst* accumulator(int row, int vector) {
+    return accumulators_[row * vectors_ + vector];
+  }
+
+  KernelBuilder& kb_;
+  llvm::IRBuilder<>& b_;
+  const ir::Op& op_;
+  const ir::Value& x_;
+  const ir::Value& y_;
+  const int lanes_, vectors_, rows_;
+  const int64_t K_, I_;
+  const bool depthwise_;
+  const int64_t multiplier_;
+  const int64_t span_, rowStride_;
+  llvm::FixedVectorType* vectorType_;
+  std::vector<llvm::AllocaInst*> accumulators_;
+  LValue* buffer_ = nullptr;
+  // Set per sample and channel block.
+  LValue* n_ = nullptr;
+  LValue* p0_ = nullptr;
+  LValue* firstChannel_ = nullptr;
+  LValue* weights_ = nullptr;
+};
+
+void WidthVectorEmitter::emit() {
+  const int64_t blocks = (y_.channels + rows_ - 1) / rows_;
+  const int64_t bufferRows = depthwise_ ? rows_ : x_.channels;
+  for (int i = 0; i < rows_ * vectors_; ++i)
+    accumulators_.push_back(kb_.entryAlloca(vectorType_, "acc"));
+  {
+    llvm::IRBuilder<> entry(&b_.GetInsertBlock()->getParent()->getEntryBlock(),
+                            b_.GetInsertBlock()->getParent()->getEntryBlock().begin());
+    auto* bufferType = llvm::ArrayType::get(kb_.f32, bufferRows * rowStride_);
+    auto* alloca = entry.CreateAlloca(bufferType, nullptr, "panel");
+    alloca->setAlignment(llvm::Align(64));
+    buffer_ = alloca;
+  }
+
+  LValue* widthBegin = kb_.scalars[kWidthBegin];
+  LValue* widthEnd = kb_.scalars[kWidthEnd];
+  const int64_t tileWidth = int64_t{vectors_} * lanes_;
+  LValue* panels =
+      b_.CreateSDiv(b_.CreateAdd(b_.CreateSub(widthEnd, widthBegin), kb_.constant(tileWidth - 1)),
+                    kb_.constant(tileWidth));
+  kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
+    n_ = n;
+    kb_.loop(kb_.constant(0), panels, "panel", [&](LValue* j) {
+      LValue* p0 = b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(tileWidth)));
+      p0_ = p0;
+      if (!depthwise_) packPanel(p0, x_.channels, [](LValue* i) { return i; });
+      kb_.loop(kb_.constant(0), kb_.constant(blocks), "cb", [&](LValue* cb) {
+        firstChannel_ = b_.CreateMul(cb, kb_.constant(rows_));
+        weights_ = b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
+                                        b_.CreateMul(cb, kb_.constant(K_ * I_ * rows_)));
+        if (depthwise_)
+          packPanel(p0, rows_, [&](LValue* i) {
+            // Rows past the last channel (zero weights, never stored) copy the last one.
+            LValue* co =
+                kb_.minimum(b_.CreateAdd(firstChannel_, i), kb_.constant(y_.channels - 1));
+            return b_.CreateUDiv(co, kb_.constant(multiplier_));
+          });
+        computeTile(p0);
+        storeTile(p0);
+      });
+    });
+  });
+}
+
+void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
+                                   const std::function<LValue*(LValue*)>& channelOf) {
+  LValue* inWidth = kb_.scalars[kInputWidth];
+  LValue* start = b_.CreateSub(p0, kb_.scalars[kPadLeft]);
+  const int64_t spanVectors = (span_ + lanes_ - 1) / lanes_;
+  LValue* sample = b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth));
+  LValue* inside = b_.CreateAnd(
+      b_.CreateICmpSGE(start, kb_.constant(0)),
+      b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(spanVectors * lanes_)), inWidth));
+  auto copyRows = [&](bool checked) {
+    kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
+      LValue* source = b_.CreateGEP(
+          kb_.f32, kb_.buffers[0], b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
+      LValue* target = b_.CreateInBoundsGEP(kb_.f32, buffer_, b_.CreateMul(i, kb_.constant(rowStride_)));
+      kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
+        LValue* first = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(lanes_)));
+        LValue* value;
+        if (!checked) {
+          value = b_.CreateAlignedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
+                                       llvm::Align(4));
+        } else {
+          auto [index, inRange] = kb_.mapPosition(op_.paddingMode, lanePositions(first), inWidth);
+          if (inRange) {
+            // Lanes in the zero padding are masked off, so the vector's address may lie
+            // outside the row.
+            value = b_.CreateMaskedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
+                                        llvm::Align(4), inRange, zeros());
+          } else {
+            // One reflection or wrap covers the positions the outputs need; lanes past
+            // them (whose results are never stored) are clamped into the row.
+            LValue* last = b_.CreateVectorSplat(lanes_, b_.CreateSub(inWidth, kb_.constant(1)));
+            LValue* low = b_.CreateVectorSplat(lanes_, kb_.constant(0));
+            index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
+            index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
+            value = b_.CreateMaskedGather(
+                vectorType_, b_.CreateGEP(kb_.f32, source, index), llvm::Align(4),
+                llvm::ConstantInt::getTrue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_)),
+                zeros());
+          }
+        }
+        b_.CreateAlignedStore(
+            value, b_.CreateInBoundsGEP(kb_.f32, target, b_.CreateMul(v, kb_.constant(lanes_))),
+            llvm::Align(4));
+      });
+    });
+  };
+  llvm::BasicBlock* checkedBlock = llvm::BasicBlock::Create(b_.getContext(), "pack.checked",
+                                                            b_.GetInsertBlock()->getParent());
+  llvm::BasicBlock* fastBlock = llvm::BasicBlock::Create(b_.getContext(), "pack.inside",
+                                                         b_.GetInsertBlock()->getParent());
+  llvm::BasicBlock* join =
+      llvm::BasicBlock::Create(b_.getContext(), "pack.done", b_.GetInsertBlock()->getParent());
+  b_.CreateCondBr(inside, fastBlock, checkedBlock);
+  b_.SetInsertPoint(fastBlock);
+  copyRows(false);
+  b_.CreateBr(join);
+  b_.SetInsertPoint(checkedBlock);
+  copyRows(true);
+  b_.CreateBr(join);
+  b_.SetInsertPoint(join);
+}
+
+void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
+  // The next panel reads tileWidth positions further on. NCW rows lie far apart, more
+  // streams than the hardware prefetcher follows, so each (tap, channel) step of this
+  // panel fetches a share of that channel's new lines; a burst of them at pack time
+  // would overrun the miss buffers.
+  const int64_t tileWidth = int64_t{vectors_} * lanes_;
+  const int64_t newLines = (tileWidth + 15) / 16;
+  const int64_t perTap = (newLines + K_ - 1) / K_;
+  LValue* inWidth = kb_.scalars[kInputWidth];
+  LValue* loaded = b_.CreateAdd(b_.CreateSub(p0_, kb_.scalars[kPadLeft]),
+                                kb_.constant((span_ + lanes_ - 1) / lanes_ * lanes_));
+  LValue* row = b_.CreateAdd(b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth)),
+                             b_.CreateMul(channel, inWidth));
+  for (int64_t t = 0; t < perTap; ++t) {
+    LValue* column = b_.CreateAdd(
+        loaded, b_.CreateMul(b_.CreateAdd(b_.CreateMul(k, kb_.constant(perTap)), kb_.constant(t)),
+                             kb_.constant(16)));
+    b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                       {b_.CreateGEP(kb_.f32, kb_.buffers[0], b_.CreateAdd(row, column)),
+                        b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+  }
+}
+
+// The next panel's output lines: claimed early, for the same reason the inputs are
+// prefetched. Spread over the tile's (tap, channel) steps when there are enough of
+// them, else issued together after the stores.
+bool WidthVectorEmitter::spreadOutputPrefetch() const {
+  return !depthwise_ && K_ * I_ >= rows_ * outputLines();
+}
+
+int64_t WidthVectorEmitter::outputLines() const {
+  return (int64_t{vectors_} * lanes_ + 15) / 16;
+}
+
+void WidthVectorEmitter::prefetchOutput(LValue* channel, LValue* line) {
+  const int64_t tileWidth = int64_t{vectors_} * lanes_;
+  LValue* outWidth = kb_.scalars[kOutputWidth];
+  LValue* position = b_.CreateAdd(p0_, b_.CreateAdd(kb_.constant(tileWidth),
+                                                    b_.CreateMul(line, kb_.constant(16))));
+  LValue* address = b_.CreateGEP(
+      kb_.f32, kb_.buffers.back(), kb_.offset(kb_.strides(y_, outWidth), n_, channel, position));
+  b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                     {address, b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
+}
+
+void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
+  for (int r = 0; r < rows_; ++r)
+    for (int v = 0; v < vectors_; ++v)
+      b_.CreateStore(zeros(), accumulator(r, v));
+  kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](LValue* k) {
+    LValue* tapWeights =
+        b_.CreateInBoundsGEP(kb_.f32, weights_, b_.CreateMul(k, kb_.constant(I_ * rows_)));
+    LValue* tapColumn = b_.CreateMul(k, kb_.constant(op_.dilation));
+    auto inputs = [&](LValue* row) {
+      LValue* base = b_.CreateInBoundsGEP(
+          kb_.f32, buffer_, b_.CreateAdd(b_.CreateMul(row, kb_.constant(rowStride_)), tapColumn));
+      std::vector<LValue*> loaded;
+      for (int v = 0; v < vectors_; ++v)
+        loaded.push_back(b_.CreateAlignedLoad(
+            vectorType_, b_.CreateConstInBoundsGEP1_64(kb_.f32, base, int64_t{v} * lanes_),
+            llvm::Align(4)));
+      return loaded;
+    };
+    auto weight = [&](LValue* ci, int r) {
+      LValue* index = b_.CreateAdd(b_.CreateMul(ci, kb_.constant(rows_)), kb_.constant(r));
+      return b_.CreateVectorSplat(
+          lanes_, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(kb_.f32, tapWeights, index)));
+    };
+    auto accumulate = [&](int r, LValue* w, const std::vector<LValue*>& x) {
+      for (int v = 0; v < vectors_; ++v)
+        b_.CreateStore(fma(w, x[v], b_.CreateLoad(vectorType_, accumulator(r, v))),
+                       accumulator(r, v));
+    };
+    if (depthwise_) {
+      for (int r = 0; r < rows_; ++r) accumulate(r, weight(kb_.constant(0), r), inputs(kb_.constant(r)));
+      return;
+    }
+    kb_.loop(kb_.constant(0), kb_.constant(I_), "ci", [&](LValue* ci) {
+      prefetchNextPanel(ci, k);
+      if (spreadOutputPrefetch()) {
+        LValue* step = b_.CreateAdd(b_.CreateMul(k, kb_.constant(I_)), ci);
+        LValue* row = b_.CreateURem(step, kb_.constant(rows_));
+        LValue* line = b_.CreateURem(b_.CreateUDiv(step, kb_.constant(rows_)),
+                                     kb_.constant(outputLines()));
+        prefetchOutput(b_.CreateAdd(firstChannel_, row), line);
+      }
+      std::vector<LValue*> x = inputs(ci);
+      for (int r = 0; r < rows_; ++r) accumulate(r, weight(ci, r), x);
+    });
+  });
+}
+
+LValue* WidthVectorEmitter::loadPositions(const ir::Value& v, LValue* base, LValue* width,
+                                          LValue* c, LValue* w0, LValue* mask) {
+  Strides s = kb_.strides(v, width);
+  if (v.layout == ir::Layout::NCW)
+    return b_.CreateMaskedLoad(vectorType_, kb_.address(base, s, n_, c, w0), llvm::Align(4), mask,
+                               zeros());
+  LValue* offsets =
+      b_.CreateAdd(b_.CreateVectorSplat(lanes_, b_.CreateAdd(b_.CreateMul(n_, s.batch), c)),
+                   b_.CreateMul(lanePositions(w0), b_.CreateVectorSplat(lanes_, s.width)));
+  return b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, base, offsets), llvm::Align(4),
+                               mask, zeros());
+}
+
+void WidthVectorEmitter::storeTile(LValue* p0) {
+  LValue* outWidth = kb_.scalars[kOutputWidth];
+  Strides out = kb_.strides(y_, outWidth);
+  LValue* end = b_.CreateVectorSplat(lanes_, kb_.scalars[kWidthEnd]);
+  std::vector<LValue*> masks;
+  for (int v = 0; v < vectors_; ++v)
+    masks.push_back(b_.CreateICmpSLT(
+        lanePositions(b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_))), end));
+  for (int r = 0; r < rows_; ++r) {
+    LValue* co = b_.CreateAdd(firstChannel_, kb_.constant(r));
+    auto store = [&] {
+      LValue* bias = op_.hasBias
+                         ? b_.CreateVectorSplat(
+                               lanes_, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(
+                                                                  kb_.f32, kb_.buffers[2], co)))
+                         : nullptr;
+      for (int v = 0; v < vectors_; ++v) {
+        LValue* w0 = b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_));
+        LValue* value = b_.CreateLoad(vectorType_, accumulator(r, v));
+        if (bias) value = b_.CreateFAdd(value, bias);
+        value = kb_.epilogue(op_, value, [&](int i) {
+          return loadPositions(*op_.operands[i], kb_.buffers[i], outWidth, co, w0, masks[v]);
+        });
+        // Masked stores cost what plain ones do; only the call's last tile has lanes off.
+        b_.CreateMaskedStore(value, kb_.address(kb_.buffers.back(), out, n_, co, w0),
+                             llvm::Align(4), masks[v]);
+      }
+      if (!spreadOutputPrefetch())
+        for (int64_t line = 0; line < outputLines(); ++line) prefetchOutput(co, line);
+    };
+    // The last block may hold fewer than rows_ channels.
+    if (y_.channels % rows_ != 0)
+      kb_.ifThen(b_.CreateICmpSLT(co, kb_.constant(y_.channels)), store);
+    else
+      store();
+  }
+}
+
+}  // namespace
+
+int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op) {
+  const int64_t span = int64_t{schedule.vectorsPerTile} * schedule.vectorWidth +
+                       (op.operands[1]->kernelWidth - 1) * op.dilation;
+  // Whole vectors, and an odd number of 64-byte lines so rows spread over the cache sets.
+  int64_t stride = (span + schedule.vectorWidth - 1) / schedule.vectorWidth * schedule.vectorWidth;
+  stride = (stride + 15) / 16 * 16;
+  if ((stride / 16) % 2 == 0) stride += 16;
+  return stride;
+}
+
+void emitWidthVectorConv(KernelBuilder& kb, const ir::Op& op, const Schedule& schedule) {
+  WidthVectorEmitter(kb, op, schedule).emit();
+}
+
+}  // namespace cnv::codegen
