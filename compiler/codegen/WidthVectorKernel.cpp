@@ -33,8 +33,7 @@ class WidthVectorEmitter {
         I_(op.operands[1]->inChannelsPerGroup),
         depthwise_(op.groups > 1),
         multiplier_(op.result->channels / op.operands[0]->channels),
-        span_(int64_t{schedule.vectorsPerTile} * schedule.vectorWidth +
-              (op.operands[1]->kernelWidth - 1) * op.dilation),
+        halo_((op.operands[1]->kernelWidth - 1) * op.dilation),
         rowStride_(widthVectorRowStride(schedule, op)),
         vectorType_(llvm::FixedVectorType::get(kb.f32, schedule.vectorWidth)) {}
 
@@ -43,6 +42,10 @@ class WidthVectorEmitter {
  private:
   // Copies input positions [p0 − padLeft, + span) of `rows` channels into the buffer;
   // row i holds channel channelOf(i).
+  int64_t panelWidth() const { return int64_t{panelVectors_} * lanes_; }
+  // Input positions a panel reads.
+  int64_t span() const { return panelWidth() + halo_; }
+  void runPanel(LValue* p0);
   void packPanel(LValue* p0, int64_t rows, const std::function<LValue*(LValue*)>& channelOf);
   void computeTile(LValue* p0);
   void prefetchNextPanel(LValue* channel, LValue* k);
@@ -75,7 +78,9 @@ class WidthVectorEmitter {
   const int64_t K_, I_;
   const bool depthwise_;
   const int64_t multiplier_;
-  const int64_t span_, rowStride_;
+  const int64_t halo_, rowStride_;
+  // Vectors in the panels being emitted: vectors_ for the bulk, 1 for the tail.
+  int panelVectors_ = 0;
   llvm::FixedVectorType* vectorType_;
   std::vector<llvm::AllocaInst*> accumulators_;
   LValue* buffer_ = nullptr;
@@ -87,7 +92,6 @@ class WidthVectorEmitter {
 };
 
 void WidthVectorEmitter::emit() {
-  const int64_t blocks = (y_.channels + rows_ - 1) / rows_;
   const int64_t bufferRows = depthwise_ ? rows_ : x_.channels;
   for (int i = 0; i < rows_ * vectors_; ++i)
     accumulators_.push_back(kb_.entryAlloca(vectorType_, "acc"));
@@ -102,31 +106,43 @@ void WidthVectorEmitter::emit() {
 
   LValue* widthBegin = kb_.scalars[kWidthBegin];
   LValue* widthEnd = kb_.scalars[kWidthEnd];
-  const int64_t tileWidth = int64_t{vectors_} * lanes_;
-  LValue* panels =
-      b_.CreateSDiv(b_.CreateAdd(b_.CreateSub(widthEnd, widthBegin), kb_.constant(tileWidth - 1)),
-                    kb_.constant(tileWidth));
+  // Whole panels of vectors_ vectors, then one-vector panels for the rest, so a short
+  // or ragged width computes at most lanes − 1 positions it does not store.
+  const int64_t bulkWidth = int64_t{vectors_} * lanes_;
+  LValue* panels = b_.CreateSDiv(b_.CreateSub(widthEnd, widthBegin), kb_.constant(bulkWidth));
+  LValue* tailBegin = b_.CreateAdd(widthBegin, b_.CreateMul(panels, kb_.constant(bulkWidth)));
+  LValue* tailPanels =
+      b_.CreateSDiv(b_.CreateAdd(b_.CreateSub(widthEnd, tailBegin), kb_.constant(lanes_ - 1)),
+                    kb_.constant(lanes_));
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
     n_ = n;
+    panelVectors_ = vectors_;
     kb_.loop(kb_.constant(0), panels, "panel", [&](LValue* j) {
-      LValue* p0 = b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(tileWidth)));
-      p0_ = p0;
-      if (!depthwise_) packPanel(p0, x_.channels, [](LValue* i) { return i; });
-      kb_.loop(kb_.constant(0), kb_.constant(blocks), "cb", [&](LValue* cb) {
-        firstChannel_ = b_.CreateMul(cb, kb_.constant(rows_));
-        weights_ = b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
-                                        b_.CreateMul(cb, kb_.constant(K_ * I_ * rows_)));
-        if (depthwise_)
-          packPanel(p0, rows_, [&](LValue* i) {
-            // Rows past the last channel (zero weights, never stored) copy the last one.
-            LValue* co =
-                kb_.minimum(b_.CreateAdd(firstChannel_, i), kb_.constant(y_.channels - 1));
-            return b_.CreateUDiv(co, kb_.constant(multiplier_));
-          });
-        computeTile(p0);
-        storeTile(p0);
-      });
+      runPanel(b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth))));
     });
+    panelVectors_ = 1;
+    kb_.loop(kb_.constant(0), tailPanels, "tail", [&](LValue* j) {
+      runPanel(b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes_))));
+    });
+  });
+}
+
+void WidthVectorEmitter::runPanel(LValue* p0) {
+  const int64_t blocks = (y_.channels + rows_ - 1) / rows_;
+  p0_ = p0;
+  if (!depthwise_) packPanel(p0, x_.channels, [](LValue* i) { return i; });
+  kb_.loop(kb_.constant(0), kb_.constant(blocks), "cb", [&](LValue* cb) {
+    firstChannel_ = b_.CreateMul(cb, kb_.constant(rows_));
+    weights_ = b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
+                                    b_.CreateMul(cb, kb_.constant(K_ * I_ * rows_)));
+    if (depthwise_)
+      packPanel(p0, rows_, [&](LValue* i) {
+        // Rows past the last channel (zero weights, never stored) copy the last one.
+        LValue* co = kb_.minimum(b_.CreateAdd(firstChannel_, i), kb_.constant(y_.channels - 1));
+        return b_.CreateUDiv(co, kb_.constant(multiplier_));
+      });
+    computeTile(p0);
+    storeTile(p0);
   });
 }
 
@@ -134,7 +150,7 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
                                    const std::function<LValue*(LValue*)>& channelOf) {
   LValue* inWidth = kb_.scalars[kInputWidth];
   LValue* start = b_.CreateSub(p0, kb_.scalars[kPadLeft]);
-  const int64_t spanVectors = (span_ + lanes_ - 1) / lanes_;
+  const int64_t spanVectors = (span() + lanes_ - 1) / lanes_;
   LValue* sample = b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth));
   LValue* inside = b_.CreateAnd(
       b_.CreateICmpSGE(start, kb_.constant(0)),
@@ -197,12 +213,13 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
   // streams than the hardware prefetcher follows, so each (tap, channel) step of this
   // panel fetches a share of that channel's new lines; a burst of them at pack time
   // would overrun the miss buffers.
-  const int64_t tileWidth = int64_t{vectors_} * lanes_;
+  if (panelVectors_ != vectors_) return;  // tail panels are few and short
+  const int64_t tileWidth = panelWidth();
   const int64_t newLines = (tileWidth + 15) / 16;
   const int64_t perTap = (newLines + K_ - 1) / K_;
   LValue* inWidth = kb_.scalars[kInputWidth];
   LValue* loaded = b_.CreateAdd(b_.CreateSub(p0_, kb_.scalars[kPadLeft]),
-                                kb_.constant((span_ + lanes_ - 1) / lanes_ * lanes_));
+                                kb_.constant((span() + lanes_ - 1) / lanes_ * lanes_));
   LValue* row = b_.CreateAdd(b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth)),
                              b_.CreateMul(channel, inWidth));
   for (int64_t t = 0; t < perTap; ++t) {
@@ -219,15 +236,15 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
 // prefetched. Spread over the tile's (tap, channel) steps when there are enough of
 // them, else issued together after the stores.
 bool WidthVectorEmitter::spreadOutputPrefetch() const {
-  return !depthwise_ && K_ * I_ >= rows_ * outputLines();
+  return !depthwise_ && panelVectors_ == vectors_ && K_ * I_ >= rows_ * outputLines();
 }
 
 int64_t WidthVectorEmitter::outputLines() const {
-  return (int64_t{vectors_} * lanes_ + 15) / 16;
+  return (panelWidth() + 15) / 16;
 }
 
 void WidthVectorEmitter::prefetchOutput(LValue* channel, LValue* line) {
-  const int64_t tileWidth = int64_t{vectors_} * lanes_;
+  const int64_t tileWidth = panelWidth();
   LValue* outWidth = kb_.scalars[kOutputWidth];
   LValue* position = b_.CreateAdd(p0_, b_.CreateAdd(kb_.constant(tileWidth),
                                                     b_.CreateMul(line, kb_.constant(16))));
@@ -239,7 +256,7 @@ void WidthVectorEmitter::prefetchOutput(LValue* channel, LValue* line) {
 
 void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
   for (int r = 0; r < rows_; ++r)
-    for (int v = 0; v < vectors_; ++v)
+    for (int v = 0; v < panelVectors_; ++v)
       b_.CreateStore(zeros(), accumulator(r, v));
   kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](LValue* k) {
     LValue* tapWeights =
@@ -249,7 +266,7 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
       LValue* base = b_.CreateInBoundsGEP(
           kb_.f32, buffer_, b_.CreateAdd(b_.CreateMul(row, kb_.constant(rowStride_)), tapColumn));
       std::vector<LValue*> loaded;
-      for (int v = 0; v < vectors_; ++v)
+      for (int v = 0; v < panelVectors_; ++v)
         loaded.push_back(b_.CreateAlignedLoad(
             vectorType_, b_.CreateConstInBoundsGEP1_64(kb_.f32, base, int64_t{v} * lanes_),
             llvm::Align(4)));
@@ -261,7 +278,7 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
           lanes_, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(kb_.f32, tapWeights, index)));
     };
     auto accumulate = [&](int r, LValue* w, const std::vector<LValue*>& x) {
-      for (int v = 0; v < vectors_; ++v)
+      for (int v = 0; v < panelVectors_; ++v)
         b_.CreateStore(fma(w, x[v], b_.CreateLoad(vectorType_, accumulator(r, v))),
                        accumulator(r, v));
     };
@@ -302,7 +319,7 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
   Strides out = kb_.strides(y_, outWidth);
   LValue* end = b_.CreateVectorSplat(lanes_, kb_.scalars[kWidthEnd]);
   std::vector<LValue*> masks;
-  for (int v = 0; v < vectors_; ++v)
+  for (int v = 0; v < panelVectors_; ++v)
     masks.push_back(b_.CreateICmpSLT(
         lanePositions(b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_))), end));
   for (int r = 0; r < rows_; ++r) {
@@ -313,7 +330,7 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
                                lanes_, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(
                                                                   kb_.f32, kb_.buffers[2], co)))
                          : nullptr;
-      for (int v = 0; v < vectors_; ++v) {
+      for (int v = 0; v < panelVectors_; ++v) {
         LValue* w0 = b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_));
         LValue* value = b_.CreateLoad(vectorType_, accumulator(r, v));
         if (bias) value = b_.CreateFAdd(value, bias);
@@ -324,7 +341,7 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
         b_.CreateMaskedStore(value, kb_.address(kb_.buffers.back(), out, n_, co, w0),
                              llvm::Align(4), masks[v]);
       }
-      if (!spreadOutputPrefetch())
+      if (!spreadOutputPrefetch() && panelVectors_ == vectors_)
         for (int64_t line = 0; line < outputLines(); ++line) prefetchOutput(co, line);
     };
     // The last block may hold fewer than rows_ channels.
