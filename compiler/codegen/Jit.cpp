@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "cnv/Error.h"
 
@@ -84,7 +85,7 @@ void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine) {
   builder.registerFunctionAnalyses(functions);
   builder.registerLoopAnalyses(loops);
   builder.crossRegisterProxies(loops, functions, sccs, modules);
-  builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, modules);
+  builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(module, modules);
 }
 
 std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, bool object) {
@@ -100,13 +101,27 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
 
 Jit::~Jit() = default;
 
-std::unique_ptr<Jit> Jit::create() {
+std::unique_ptr<Jit> Jit::create(unsigned compileThreads) {
   std::unique_ptr<Jit> jit(new Jit());
   auto builder = hostBuilder();
   jit->machine_ = unwrap(builder.createTargetMachine(), "creating the host target machine");
   jit->target_ = targetInfo(*jit->machine_);
-  jit->jit_ = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).create(),
+  if (compileThreads == 0) compileThreads = std::max(1u, std::thread::hardware_concurrency());
+  jit->jit_ = unwrap(llvm::orc::LLJITBuilder()
+                         .setJITTargetMachineBuilder(builder)
+                         .setNumCompileThreads(compileThreads)
+                         .create(),
                      "creating the JIT");
+  // Optimization runs as each module materializes, on the compile thread that takes
+  // it, with a TargetMachine of its own (they are not shared across threads).
+  jit->jit_->getIRTransformLayer().setTransform(
+      [](llvm::orc::ThreadSafeModule module,
+         const llvm::orc::MaterializationResponsibility&) -> llvm::Expected<llvm::orc::ThreadSafeModule> {
+        auto machine = hostBuilder().createTargetMachine();
+        if (!machine) return machine.takeError();
+        module.withModuleDo([&](llvm::Module& m) { optimizeModule(m, **machine); });
+        return module;
+      });
   // Kernels call expf and tanhf from the C library the host process already has.
   auto generator = unwrap(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
                               jit->jit_->getDataLayout().getGlobalPrefix()),
@@ -117,16 +132,26 @@ std::unique_ptr<Jit> Jit::create() {
 
 void Jit::addModule(std::unique_ptr<llvm::Module> module,
                     std::unique_ptr<llvm::LLVMContext> context) {
-  optimizeModule(*module, *machine_);
   llvm::orc::ThreadSafeModule threadSafe(std::move(module), std::move(context));
   if (auto error = jit_->addIRModule(std::move(threadSafe)))
     throw internalError("internal error: adding a module to the JIT: " +
                         llvm::toString(std::move(error)));
 }
 
-void* Jit::lookup(const std::string& symbol) {
-  auto address = unwrap(jit_->lookup(symbol), "looking up a compiled kernel");
-  return address.toPtr<void*>();
+std::vector<void*> Jit::lookup(const std::vector<std::string>& symbols) {
+  llvm::orc::SymbolLookupSet names;
+  std::vector<llvm::orc::SymbolStringPtr> interned;
+  for (const std::string& symbol : symbols) {
+    interned.push_back(jit_->mangleAndIntern(symbol));
+    names.add(interned.back());
+  }
+  // One lookup for every symbol lets the session materialize the modules in parallel.
+  auto found = unwrap(jit_->getExecutionSession().lookup(
+                          llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()), names),
+                      "compiling the kernels");
+  std::vector<void*> addresses;
+  for (const auto& name : interned) addresses.push_back(found.at(name).getAddress().toPtr<void*>());
+  return addresses;
 }
 
 }  // namespace cnv::codegen

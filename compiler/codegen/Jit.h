@@ -1,5 +1,7 @@
-// The JIT: compiles an LLVM module for the host CPU with ORC's LLJIT and hands out the
-// addresses of its functions. One Jit owns the code of one compiled model.
+// The JIT: compiles LLVM modules for the host CPU with ORC's LLJIT and hands out the
+// addresses of their functions. One Jit owns the code of one compiled model. Each
+// kernel comes in a module of its own, and the modules are optimized and compiled on
+// a pool of threads (one per core, up to the module count) when first looked up.
 #pragma once
 
 #include <llvm/IR/LLVMContext.h>
@@ -8,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "compiler/codegen/Kernels.h"
 
@@ -23,7 +26,8 @@ std::unique_ptr<llvm::TargetMachine> createHostTargetMachine();
 // The vector width and register count the kernels should plan for on `machine`.
 TargetInfo targetInfo(const llvm::TargetMachine& machine);
 
-// Runs LLVM's O3 pipeline for `machine` on `module` (setting its data layout and triple).
+// Runs LLVM's optimization pipeline for `machine` on `module` (setting its data layout
+// and triple). O2: O3's extra passes buy the kernels nothing and cost compile time.
 void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine);
 
 // Prints `module` as assembly or writes it as an object file for `machine`.
@@ -31,12 +35,14 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
 
 class Jit {
  public:
-  static std::unique_ptr<Jit> create();
+  // `compileThreads`: 0 for one per core.
+  static std::unique_ptr<Jit> create(unsigned compileThreads = 0);
   ~Jit();
 
-  // Optimizes and compiles `module`; its functions become available to lookup().
+  // Hands over `module` (with its own context); it is optimized and compiled at lookup.
   void addModule(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
-  void* lookup(const std::string& symbol);
+  // The addresses of `symbols`, compiling the modules that define them concurrently.
+  std::vector<void*> lookup(const std::vector<std::string>& symbols);
   const TargetInfo& target() const { return target_; }
 
  private:

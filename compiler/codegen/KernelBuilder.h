@@ -46,10 +46,10 @@ class KernelBuilder {
   LValue* offset(const Strides& s, LValue* n, LValue* c, LValue* w);
   LValue* address(LValue* base, const Strides& s, LValue* n, LValue* c, LValue* w);
 
-  // for (index = begin; index < end; ++index) body(index). With `noUnroll`, LLVM's
-  // unroller leaves the loop alone (the emitter has already sized its body).
+  // for (index = begin; index < end; ++index) body(index), marked for LLVM's unroller
+  // to leave alone: the emitters size their loop bodies themselves.
   void loop(LValue* begin, LValue* end, const std::string& name,
-            const std::function<void(LValue*)>& body, bool noUnroll = false);
+            const std::function<void(LValue*)>& body);
   void ifThen(LValue* condition, const std::function<void()>& body);
   LValue* minimum(LValue* a, LValue* b);
   LValue* maximum(LValue* a, LValue* b);

@@ -1,9 +1,11 @@
 // Layout assignment. Inputs stay in the layout the user stores them in and outputs are
-// written straight into the user's declared layout; every other activation is stored
-// in kInternalLayout (channels innermost, which the kernels vectorize over). Each
-// kernel addresses its operands and result through per-layout strides, so a layout
-// change costs nothing: no transpose op is ever created. The one copy left is an
-// output that names an input, which needs a buffer of its own.
+// written straight into the user's declared layout. Every other activation is stored
+// in the model's internal layout: NCW when every input and output is NCW (PyTorch
+// models; the width-vectorized kernels then read and write every tensor
+// contiguously), else NWC (channels innermost, which the channel-vectorized kernels
+// want). Each kernel addresses its operands and result through per-layout strides, so
+// a layout change costs nothing: no transpose op is ever created. The one copy left is
+// an output that names an input, which needs a buffer of its own.
 #include "compiler/passes/Passes.h"
 
 namespace cnv::passes {
@@ -11,11 +13,18 @@ namespace {
 
 using namespace ir;
 
-constexpr Layout kInternalLayout = Layout::NWC;
+Layout internalLayout(const Graph& graph) {
+  for (const Value* input : graph.inputs)
+    if (input->layout != Layout::NCW) return Layout::NWC;
+  for (const Output& output : graph.outputs)
+    if (output.layout != Layout::NCW) return Layout::NWC;
+  return Layout::NCW;
+}
 
 }  // namespace
 
 void assignLayouts(Graph& graph) {
+  const Layout internal = internalLayout(graph);
   for (Output& output : graph.outputs) {
     if (output.value->kind == ValueKind::Input) {
       Op* copy = graph.appendOp(OpKind::Map, output.location);
@@ -30,7 +39,7 @@ void assignLayouts(Graph& graph) {
       output.value = result;
     }
   }
-  for (auto& op : graph.ops) op->result->layout = kInternalLayout;
+  for (auto& op : graph.ops) op->result->layout = internal;
   for (Output& output : graph.outputs) output.value->layout = output.layout;
 }
 

@@ -68,12 +68,16 @@ Model Model::fromSource(const std::string& text, const std::string& fileName,
   impl->jit = codegen::Jit::create();
   impl->calls = codegen::scheduleKernels(graph, impl->jit->target());
   impl->packedOperands.resize(impl->calls.size());
-  auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = codegen::emitKernels(graph, impl->calls, *context);
-  impl->jit->addModule(std::move(module), std::move(context));
-  for (const codegen::KernelCall& call : impl->calls)
-    impl->kernels.push_back(
-        reinterpret_cast<codegen::KernelFunction>(impl->jit->lookup(call.symbol)));
+  // A module per kernel, so that the JIT compiles them on every core.
+  std::vector<std::string> symbols;
+  for (const codegen::KernelCall& call : impl->calls) {
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = codegen::emitKernels(graph, {call}, *context);
+    impl->jit->addModule(std::move(module), std::move(context));
+    symbols.push_back(call.symbol);
+  }
+  for (void* address : impl->jit->lookup(symbols))
+    impl->kernels.push_back(reinterpret_cast<codegen::KernelFunction>(address));
   return Model(std::move(impl));
 }
 
