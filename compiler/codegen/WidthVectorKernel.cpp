@@ -45,7 +45,6 @@ class WidthVectorEmitter {
   int64_t panelWidth() const { return int64_t{panelVectors_} * lanes_; }
   // Input positions a panel reads.
   int64_t span() const { return panelWidth() + halo_; }
-  void runPanel(LValue* p0);
   void packPanel(LValue* p0, int64_t rows, const std::function<LValue*(LValue*)>& channelOf);
   void computeTile(LValue* p0);
   void prefetchNextPanel(LValue* channel, LValue* k);
@@ -114,35 +113,62 @@ void WidthVectorEmitter::emit() {
   LValue* tailPanels =
       b_.CreateSDiv(b_.CreateAdd(b_.CreateSub(widthEnd, tailBegin), kb_.constant(lanes_ - 1)),
                     kb_.constant(lanes_));
-  kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
-    n_ = n;
+  // Panels of the call's positions, in order: whole ones, then the one-vector tail.
+  auto forEachPanel = [&](const std::function<void(LValue*)>& body) {
     panelVectors_ = vectors_;
     kb_.loop(kb_.constant(0), panels, "panel", [&](LValue* j) {
-      runPanel(b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth))));
+      p0_ = b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth)));
+      body(p0_);
     });
     panelVectors_ = 1;
     kb_.loop(kb_.constant(0), tailPanels, "tail", [&](LValue* j) {
-      runPanel(b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes_))));
+      p0_ = b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes_)));
+      body(p0_);
     });
-  });
-}
-
-void WidthVectorEmitter::runPanel(LValue* p0) {
+  };
   const int64_t blocks = (y_.channels + rows_ - 1) / rows_;
-  p0_ = p0;
-  if (!depthwise_) packPanel(p0, x_.channels, [](LValue* i) { return i; });
-  kb_.loop(kb_.constant(0), kb_.constant(blocks), "cb", [&](LValue* cb) {
-    firstChannel_ = b_.CreateMul(cb, kb_.constant(rows_));
-    weights_ = b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
-                                    b_.CreateMul(cb, kb_.constant(K_ * I_ * rows_)));
-    if (depthwise_)
-      packPanel(p0, rows_, [&](LValue* i) {
-        // Rows past the last channel (zero weights, never stored) copy the last one.
-        LValue* co = kb_.minimum(b_.CreateAdd(firstChannel_, i), kb_.constant(y_.channels - 1));
-        return b_.CreateUDiv(co, kb_.constant(multiplier_));
+  auto forEachBlock = [&](const std::function<void()>& body) {
+    kb_.loop(kb_.constant(0), kb_.constant(blocks), "cb", [&](LValue* cb) {
+      firstChannel_ = b_.CreateMul(cb, kb_.constant(rows_));
+      weights_ = b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
+                                      b_.CreateMul(cb, kb_.constant(K_ * I_ * rows_)));
+      body();
+    });
+  };
+  auto packDepthwise = [&](LValue* p0) {
+    packPanel(p0, rows_, [&](LValue* i) {
+      // Rows past the last channel (zero weights, never stored) copy the last one.
+      LValue* co = kb_.minimum(b_.CreateAdd(firstChannel_, i), kb_.constant(y_.channels - 1));
+      return b_.CreateUDiv(co, kb_.constant(multiplier_));
+    });
+  };
+  auto packAll = [&](LValue* p0) {
+    packPanel(p0, x_.channels, [](LValue* i) { return i; });
+  };
+  // Panels inside blocks when a block's input is cheap to copy again (depthwise: its
+  // own channels; few input channels): each block then writes only its rows_ output
+  // rows as it sweeps the width, streams the hardware prefetcher can follow. Else
+  // blocks inside panels, so that one copy of the input serves every block.
+  const bool blocksOutside = depthwise_ || I_ <= 4;
+  kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
+    n_ = n;
+    if (blocksOutside) {
+      forEachBlock([&] {
+        forEachPanel([&](LValue* p0) {
+          if (depthwise_) packDepthwise(p0); else packAll(p0);
+          computeTile(p0);
+          storeTile(p0);
+        });
       });
-    computeTile(p0);
-    storeTile(p0);
+    } else {
+      forEachPanel([&](LValue* p0) {
+        packAll(p0);
+        forEachBlock([&] {
+          computeTile(p0);
+          storeTile(p0);
+        });
+      });
+    }
   });
 }
 
@@ -330,6 +356,7 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
                                lanes_, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(
                                                                   kb_.f32, kb_.buffers[2], co)))
                          : nullptr;
+      std::vector<LValue*> values;
       for (int v = 0; v < panelVectors_; ++v) {
         LValue* w0 = b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_));
         LValue* value = b_.CreateLoad(vectorType_, accumulator(r, v));
@@ -337,10 +364,14 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
         value = kb_.epilogue(op_, value, [&](int i) {
           return loadPositions(*op_.operands[i], kb_.buffers[i], outWidth, co, w0, masks[v]);
         });
-        // Masked stores cost what plain ones do; only the call's last tile has lanes off.
-        b_.CreateMaskedStore(value, kb_.address(kb_.buffers.back(), out, n_, co, w0),
-                             llvm::Align(4), masks[v]);
+        values.push_back(value);
       }
+      LValue* row = kb_.address(kb_.buffers.back(), out, n_, co, p0);
+      // Masked stores cost what plain ones do; only the call's last tile has lanes off.
+      for (int v = 0; v < panelVectors_; ++v)
+        b_.CreateMaskedStore(values[v],
+                             b_.CreateConstInBoundsGEP1_64(kb_.f32, row, int64_t{v} * lanes_),
+                             llvm::Align(4), masks[v]);
       if (!spreadOutputPrefetch() && panelVectors_ == vectors_)
         for (int64_t line = 0; line < outputLines(); ++line) prefetchOutput(co, line);
     };
