@@ -54,7 +54,7 @@ class WidthVectorEmitter {
   void prefetchOutput(LValue* channel, int64_t line) { prefetchOutput(channel, kb_.constant(line)); }
   void storeTile(LValue* p0);
 
-  // Positions [w0, w0 + lanes) of channel c of activation v, masked.
+  // Positions [w0, w0 + lanes) of channel c of activation v, under `mask` if any.
   LValue* loadPositions(const ir::Value& v, LValue* base, LValue* width, LValue* c, LValue* w0,
                         LValue* mask);
   LValue* lanePositions(LValue* first) {
@@ -80,6 +80,7 @@ class WidthVectorEmitter {
   const int64_t halo_, rowStride_;
   // Vectors in the panels being emitted: vectors_ for the bulk, 1 for the tail.
   int panelVectors_ = 0;
+  bool inTail_ = false;  // emitting the one-vector panels after the whole ones
   llvm::FixedVectorType* vectorType_;
   std::vector<llvm::AllocaInst*> accumulators_;
   LValue* buffer_ = nullptr;
@@ -116,11 +117,13 @@ void WidthVectorEmitter::emit() {
   // Panels of the call's positions, in order: whole ones, then the one-vector tail.
   auto forEachPanel = [&](const std::function<void(LValue*)>& body) {
     panelVectors_ = vectors_;
+    inTail_ = false;
     kb_.loop(kb_.constant(0), panels, "panel", [&](LValue* j) {
       p0_ = b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth)));
       body(p0_);
     });
     panelVectors_ = 1;
+    inTail_ = true;
     kb_.loop(kb_.constant(0), tailPanels, "tail", [&](LValue* j) {
       p0_ = b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes_)));
       body(p0_);
@@ -239,7 +242,7 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
   // streams than the hardware prefetcher follows, so each (tap, channel) step of this
   // panel fetches a share of that channel's new lines; a burst of them at pack time
   // would overrun the miss buffers.
-  if (panelVectors_ != vectors_) return;  // tail panels are few and short
+  if (inTail_) return;  // tail panels are few and short
   const int64_t tileWidth = panelWidth();
   const int64_t newLines = (tileWidth + 15) / 16;
   const int64_t perTap = (newLines + K_ - 1) / K_;
@@ -262,7 +265,7 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
 // prefetched. Spread over the tile's (tap, channel) steps when there are enough of
 // them, else issued together after the stores.
 bool WidthVectorEmitter::spreadOutputPrefetch() const {
-  return !depthwise_ && panelVectors_ == vectors_ && K_ * I_ >= rows_ * outputLines();
+  return !depthwise_ && !inTail_ && K_ * I_ >= rows_ * outputLines();
 }
 
 int64_t WidthVectorEmitter::outputLines() const {
@@ -330,9 +333,12 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
 LValue* WidthVectorEmitter::loadPositions(const ir::Value& v, LValue* base, LValue* width,
                                           LValue* c, LValue* w0, LValue* mask) {
   Strides s = kb_.strides(v, width);
-  if (v.layout == ir::Layout::NCW)
-    return b_.CreateMaskedLoad(vectorType_, kb_.address(base, s, n_, c, w0), llvm::Align(4), mask,
-                               zeros());
+  if (v.layout == ir::Layout::NCW) {
+    LValue* address = kb_.address(base, s, n_, c, w0);
+    if (!mask) return b_.CreateAlignedLoad(vectorType_, address, llvm::Align(4));
+    return b_.CreateMaskedLoad(vectorType_, address, llvm::Align(4), mask, zeros());
+  }
+  if (!mask) mask = llvm::ConstantInt::getTrue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_));
   LValue* offsets =
       b_.CreateAdd(b_.CreateVectorSplat(lanes_, b_.CreateAdd(b_.CreateMul(n_, s.batch), c)),
                    b_.CreateMul(lanePositions(w0), b_.CreateVectorSplat(lanes_, s.width)));
@@ -343,11 +349,16 @@ LValue* WidthVectorEmitter::loadPositions(const ir::Value& v, LValue* base, LVal
 void WidthVectorEmitter::storeTile(LValue* p0) {
   LValue* outWidth = kb_.scalars[kOutputWidth];
   Strides out = kb_.strides(y_, outWidth);
-  LValue* end = b_.CreateVectorSplat(lanes_, kb_.scalars[kWidthEnd]);
-  std::vector<LValue*> masks;
-  for (int v = 0; v < panelVectors_; ++v)
-    masks.push_back(b_.CreateICmpSLT(
-        lanePositions(b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_))), end));
+  // Whole panels fit the call's range by construction; only the one-vector tail
+  // panels can run past its end, and they store under a mask.
+  LValue* mask = nullptr;
+  if (inTail_) {
+    LValue* remaining = kb_.minimum(b_.CreateSub(kb_.scalars[kWidthEnd], p0), kb_.constant(lanes_));
+    std::vector<llvm::Constant*> lanes;
+    for (int i = 0; i < lanes_; ++i) lanes.push_back(b_.getInt32(i));
+    mask = b_.CreateICmpSLT(llvm::ConstantVector::get(lanes),
+                            b_.CreateVectorSplat(lanes_, b_.CreateTrunc(remaining, b_.getInt32Ty())));
+  }
   for (int r = 0; r < rows_; ++r) {
     LValue* co = b_.CreateAdd(firstChannel_, kb_.constant(r));
     auto store = [&] {
@@ -362,17 +373,19 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
         LValue* value = b_.CreateLoad(vectorType_, accumulator(r, v));
         if (bias) value = b_.CreateFAdd(value, bias);
         value = kb_.epilogue(op_, value, [&](int i) {
-          return loadPositions(*op_.operands[i], kb_.buffers[i], outWidth, co, w0, masks[v]);
+          return loadPositions(*op_.operands[i], kb_.buffers[i], outWidth, co, w0, mask);
         });
         values.push_back(value);
       }
       LValue* row = kb_.address(kb_.buffers.back(), out, n_, co, p0);
-      // Masked stores cost what plain ones do; only the call's last tile has lanes off.
-      for (int v = 0; v < panelVectors_; ++v)
-        b_.CreateMaskedStore(values[v],
-                             b_.CreateConstInBoundsGEP1_64(kb_.f32, row, int64_t{v} * lanes_),
-                             llvm::Align(4), masks[v]);
-      if (!spreadOutputPrefetch() && panelVectors_ == vectors_)
+      for (int v = 0; v < panelVectors_; ++v) {
+        LValue* address = b_.CreateConstInBoundsGEP1_64(kb_.f32, row, int64_t{v} * lanes_);
+        if (mask)
+          b_.CreateMaskedStore(values[v], address, llvm::Align(4), mask);
+        else
+          b_.CreateAlignedStore(values[v], address, llvm::Align(4));
+      }
+      if (!spreadOutputPrefetch() && !inTail_)
         for (int64_t line = 0; line < outputLines(); ++line) prefetchOutput(co, line);
     };
     // The last block may hold fewer than rows_ channels.
