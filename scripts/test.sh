@@ -7,4 +7,5 @@ build="${CNV_BUILD_DIR:-$root/build}"
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 cd "$build"
-ctest --output-on-failure -j "$(nproc)" "$@"
+# A hung test fails after 15 minutes instead of eating the CI job's time limit.
+ctest --output-on-failure --timeout 900 -j "$(nproc)" "$@"
