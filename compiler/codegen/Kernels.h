@@ -85,6 +85,9 @@ struct TargetInfo {
 
 // WidthVector kernels copy each panel's input span into rows this many floats apart.
 int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op);
+// Whether a WidthVector kernel loops over channel blocks outside the panels (copying
+// each block's input per panel) rather than inside them (one copy for all blocks).
+bool widthVectorBlocksOutside(const ir::Op& op);
 
 // The kernels to run, in order, for a graph that went through the whole pipeline.
 std::vector<KernelCall> scheduleKernels(const ir::Graph& graph, const TargetInfo& target);

@@ -148,11 +148,7 @@ void WidthVectorEmitter::emit() {
   auto packAll = [&](LValue* p0) {
     packPanel(p0, x_.channels, [](LValue* i) { return i; });
   };
-  // Panels inside blocks when a block's input is cheap to copy again (depthwise: its
-  // own channels; few input channels): each block then writes only its rows_ output
-  // rows as it sweeps the width, streams the hardware prefetcher can follow. Else
-  // blocks inside panels, so that one copy of the input serves every block.
-  const bool blocksOutside = depthwise_ || I_ <= 4;
+  const bool blocksOutside = widthVectorBlocksOutside(op_);
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
     n_ = n;
     if (blocksOutside) {
@@ -397,6 +393,14 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
 }
 
 }  // namespace
+
+bool widthVectorBlocksOutside(const ir::Op& op) {
+  // Panels inside blocks when a block's input is cheap to copy again (depthwise: its
+  // own channels; few input channels): each block then writes only its own output
+  // rows as it sweeps the width, streams the hardware prefetcher can follow. Else
+  // blocks inside panels, so that one copy of the input serves every block.
+  return op.groups > 1 || op.operands[1]->inChannelsPerGroup <= 4;
+}
 
 int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op) {
   const int64_t span = int64_t{schedule.vectorsPerTile} * schedule.vectorWidth +
