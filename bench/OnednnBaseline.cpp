@@ -60,14 +60,14 @@ Layer createLayer(const OnednnConv& c, const dnnl::engine& engine, dnnl::stream&
                     : memory::dims{c.groups, c.out / c.groups, c.in / c.groups, c.kernel};
   memory::desc srcAny(srcDims, dt::f32, tag::any), weightsAny(weightDims, dt::f32, tag::any),
       dstAny(dstDims, dt::f32, tag::any), biasDesc({c.out}, dt::f32, tag::x);
-  auto desc = c.bias ? dnnl::convolution_forward::desc(
-                           dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                           srcAny, weightsAny, biasDesc, dstAny, {c.stride}, {c.dilation - 1},
-                           {c.padLeft}, {c.padRight})
-                     : dnnl::convolution_forward::desc(
-                           dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                           srcAny, weightsAny, dstAny, {c.stride}, {c.dilation - 1},
-                           {c.padLeft}, {c.padRight});
+  auto desc = c.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                       dnnl::algorithm::convolution_direct, srcAny,
+                                                       weightsAny, biasDesc, dstAny, {c.stride},
+                                                       {c.dilation - 1}, {c.padLeft}, {c.padRight})
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                       dnnl::algorithm::convolution_direct, srcAny,
+                                                       weightsAny, dstAny, {c.stride},
+                                                       {c.dilation - 1}, {c.padLeft}, {c.padRight});
   dnnl::primitive_attr attributes;
   attributes.set_post_ops(postOpsOf(c));
   dnnl::convolution_forward::primitive_desc pd(desc, attributes, engine);

@@ -674,8 +674,8 @@ int main(int argc, char** argv) {
       row << "| " << s.describe() << " | " << t << " | " << fmtNum(flops / 1e9, flops < 1e8 ? 5 : 2)
           << " | " << fmtNum(ncw.compileSeconds * 1e3, 0) << " / "
           << fmtNum(nwc.compileSeconds * 1e3, 0) << " | " << fmtMs(rn.into.best) << " | "
-          << fmtGflops(flops, rn.into.best) << " | " << fmtPercent(flops, rn.into.best, pk)
-          << " | " << fmtMs(rw.into.best) << " | " << fmtGflops(flops, rw.into.best) << " | "
+          << fmtGflops(flops, rn.into.best) << " | " << fmtPercent(flops, rn.into.best, pk) << " | "
+          << fmtMs(rw.into.best) << " | " << fmtGflops(flops, rw.into.best) << " | "
           << fmtPercent(flops, rw.into.best, pk) << " | " << fmtMs(rn.run.best) << " / "
           << fmtMs(rw.run.best) << " | " << (d.ok ? d.impl : "FAILED") << " | "
           << fmtNum(d.createSeconds * 1e3, 1) << " | " << fmtMs(d.excluded.best) << " | "

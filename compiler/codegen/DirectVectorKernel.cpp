@@ -51,8 +51,7 @@ class DirectVectorEmitter {
     if (v.layout == ir::Layout::NWC)
       b_.CreateMaskedStore(value, kb_.address(base, s, n, c0, w), llvm::Align(4), mask);
     else
-      b_.CreateMaskedScatter(value, channelPointers(base, s, n, c0, w, type), llvm::Align(4),
-                             mask);
+      b_.CreateMaskedScatter(value, channelPointers(base, s, n, c0, w, type), llvm::Align(4), mask);
   }
 
   // Input values for output channels [c0, c0 + lanes) at input position `pos`: input
@@ -112,8 +111,8 @@ void DirectVectorEmitter::emit() {
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
     kb_.loop(kb_.constant(0), kb_.constant(blocks), "cb", [&](LValue* cb) {
       LValue* firstChannel = b_.CreateMul(cb, kb_.constant(block));
-      LValue* weights =
-          b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1], b_.CreateMul(cb, kb_.constant(K * I * block)));
+      LValue* weights = b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
+                                             b_.CreateMul(cb, kb_.constant(K * I * block)));
 
       // One tile of `count` positions from `wo0`; `checked` maps every tap.
       auto emitTile = [&](LValue* wo0, int count, bool checked) {
@@ -151,9 +150,9 @@ void DirectVectorEmitter::emit() {
                   b_.CreateInBoundsGEP(kb_.f32, tapWeights, b_.CreateMul(ci, kb_.constant(block)));
               std::vector<LValue*> w(vectors);
               for (int v = 0; v < vectors; ++v)
-                w[v] = b_.CreateAlignedLoad(
-                    vectorType, b_.CreateConstInBoundsGEP1_64(kb_.f32, row, v * lanes),
-                    llvm::Align(4));
+                w[v] = b_.CreateAlignedLoad(vectorType,
+                                            b_.CreateConstInBoundsGEP1_64(kb_.f32, row, v * lanes),
+                                            llvm::Align(4));
               for (int r = 0; r < count; ++r) {
                 LValue* xv =
                     b_.CreateLoad(kb_.f32, kb_.address(kb_.buffers[0], in, n, ci, positions[r]));

@@ -115,8 +115,8 @@ std::unique_ptr<Jit> Jit::create(unsigned compileThreads) {
   // Optimization runs as each module materializes, on the compile thread that takes
   // it, with a TargetMachine of its own (they are not shared across threads).
   jit->jit_->getIRTransformLayer().setTransform(
-      [](llvm::orc::ThreadSafeModule module,
-         const llvm::orc::MaterializationResponsibility&) -> llvm::Expected<llvm::orc::ThreadSafeModule> {
+      [](llvm::orc::ThreadSafeModule module, const llvm::orc::MaterializationResponsibility&)
+          -> llvm::Expected<llvm::orc::ThreadSafeModule> {
         auto machine = hostBuilder().createTargetMachine();
         if (!machine) return machine.takeError();
         module.withModuleDo([&](llvm::Module& m) { optimizeModule(m, **machine); });

@@ -121,8 +121,8 @@ LValue* KernelBuilder::callLibm(const char* name, LValue* v) {
   if (!vectorType) return b.CreateCall(f, {v});
   LValue* result = llvm::PoisonValue::get(vectorType);
   for (unsigned lane = 0; lane < vectorType->getNumElements(); ++lane)
-    result = b.CreateInsertElement(result, b.CreateCall(f, {b.CreateExtractElement(v, lane)}),
-                                   lane);
+    result =
+        b.CreateInsertElement(result, b.CreateCall(f, {b.CreateExtractElement(v, lane)}), lane);
   return result;
 }
 

@@ -120,8 +120,8 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
           "for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers",
           y.channels, s.channelTile, s.channelTile, s.vectorsPerTile, s.vectorWidth);
       const std::string panels = fmt::format(
-          "for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels",
-          panel, s.vectorWidth);
+          "for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels", panel,
+          s.vectorWidth);
       const std::string copy = fmt::format(
           "copy x[n, {}, wo0-pad_left ... +{}] into the stack panel, {} padding applied",
           depthwise ? "channels of block co0" : "all channels", panel + halo,

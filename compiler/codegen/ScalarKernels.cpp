@@ -29,10 +29,10 @@ void emitScalarConv(KernelBuilder& kb, const ir::Op& op) {
             kb.loop(kb.constant(0), kb.constant(inPerGroup), "ci", [&](LValue* ci) {
               LValue* xv = b.CreateLoad(
                   kb.f32, kb.address(kb.buffers[0], in, n, b.CreateAdd(firstChannel, ci), index));
-              LValue* wIndex = b.CreateAdd(
-                  b.CreateMul(b.CreateAdd(b.CreateMul(co, kb.constant(inPerGroup)), ci),
-                              kb.constant(weight.kernelWidth)),
-                  k);
+              LValue* wIndex =
+                  b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(co, kb.constant(inPerGroup)), ci),
+                                          kb.constant(weight.kernelWidth)),
+                              k);
               LValue* wv = b.CreateLoad(kb.f32, b.CreateInBoundsGEP(kb.f32, kb.buffers[1], wIndex));
               LValue* acc = b.CreateLoad(kb.f32, accumulator);
               b.CreateStore(b.CreateFAdd(acc, b.CreateFMul(xv, wv)), accumulator);
@@ -41,8 +41,7 @@ void emitScalarConv(KernelBuilder& kb, const ir::Op& op) {
         });
         LValue* v = b.CreateLoad(kb.f32, accumulator);
         if (op.hasBias)
-          v = b.CreateFAdd(v,
-                           b.CreateLoad(kb.f32, b.CreateInBoundsGEP(kb.f32, kb.buffers[2], co)));
+          v = b.CreateFAdd(v, b.CreateLoad(kb.f32, b.CreateInBoundsGEP(kb.f32, kb.buffers[2], co)));
         v = kb.epilogue(op, v, [&](int i) {
           return b.CreateLoad(
               kb.f32, kb.address(kb.buffers[i], kb.strides(*op.operands[i], outWidth), n, co, wo));

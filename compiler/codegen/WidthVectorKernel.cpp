@@ -51,7 +51,9 @@ class WidthVectorEmitter {
   bool spreadOutputPrefetch() const;
   int64_t outputLines() const;
   void prefetchOutput(LValue* channel, LValue* line);
-  void prefetchOutput(LValue* channel, int64_t line) { prefetchOutput(channel, kb_.constant(line)); }
+  void prefetchOutput(LValue* channel, int64_t line) {
+    prefetchOutput(channel, kb_.constant(line));
+  }
   void storeTile(LValue* p0);
 
   // Positions [w0, w0 + lanes) of channel c of activation v, under `mask` if any.
@@ -145,16 +147,17 @@ void WidthVectorEmitter::emit() {
       return b_.CreateUDiv(co, kb_.constant(multiplier_));
     });
   };
-  auto packAll = [&](LValue* p0) {
-    packPanel(p0, x_.channels, [](LValue* i) { return i; });
-  };
+  auto packAll = [&](LValue* p0) { packPanel(p0, x_.channels, [](LValue* i) { return i; }); };
   const bool blocksOutside = widthVectorBlocksOutside(op_);
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](LValue* n) {
     n_ = n;
     if (blocksOutside) {
       forEachBlock([&] {
         forEachPanel([&](LValue* p0) {
-          if (depthwise_) packDepthwise(p0); else packAll(p0);
+          if (depthwise_)
+            packDepthwise(p0);
+          else
+            packAll(p0);
           computeTile(p0);
           storeTile(p0);
         });
@@ -182,9 +185,10 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
       b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(spanVectors * lanes_)), inWidth));
   auto copyRows = [&](bool checked) {
     kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
-      LValue* source = b_.CreateGEP(
-          kb_.f32, kb_.buffers[0], b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
-      LValue* target = b_.CreateInBoundsGEP(kb_.f32, buffer_, b_.CreateMul(i, kb_.constant(rowStride_)));
+      LValue* source = b_.CreateGEP(kb_.f32, kb_.buffers[0],
+                                    b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
+      LValue* target =
+          b_.CreateInBoundsGEP(kb_.f32, buffer_, b_.CreateMul(i, kb_.constant(rowStride_)));
       kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
         LValue* first = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(lanes_)));
         LValue* value;
@@ -217,10 +221,10 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
       });
     });
   };
-  llvm::BasicBlock* checkedBlock = llvm::BasicBlock::Create(b_.getContext(), "pack.checked",
-                                                            b_.GetInsertBlock()->getParent());
-  llvm::BasicBlock* fastBlock = llvm::BasicBlock::Create(b_.getContext(), "pack.inside",
-                                                         b_.GetInsertBlock()->getParent());
+  llvm::BasicBlock* checkedBlock =
+      llvm::BasicBlock::Create(b_.getContext(), "pack.checked", b_.GetInsertBlock()->getParent());
+  llvm::BasicBlock* fastBlock =
+      llvm::BasicBlock::Create(b_.getContext(), "pack.inside", b_.GetInsertBlock()->getParent());
   llvm::BasicBlock* join =
       llvm::BasicBlock::Create(b_.getContext(), "pack.done", b_.GetInsertBlock()->getParent());
   b_.CreateCondBr(inside, fastBlock, checkedBlock);
@@ -264,25 +268,22 @@ bool WidthVectorEmitter::spreadOutputPrefetch() const {
   return !depthwise_ && !inTail_ && K_ * I_ >= rows_ * outputLines();
 }
 
-int64_t WidthVectorEmitter::outputLines() const {
-  return (panelWidth() + 15) / 16;
-}
+int64_t WidthVectorEmitter::outputLines() const { return (panelWidth() + 15) / 16; }
 
 void WidthVectorEmitter::prefetchOutput(LValue* channel, LValue* line) {
   const int64_t tileWidth = panelWidth();
   LValue* outWidth = kb_.scalars[kOutputWidth];
-  LValue* position = b_.CreateAdd(p0_, b_.CreateAdd(kb_.constant(tileWidth),
-                                                    b_.CreateMul(line, kb_.constant(16))));
-  LValue* address = b_.CreateGEP(
-      kb_.f32, kb_.buffers.back(), kb_.offset(kb_.strides(y_, outWidth), n_, channel, position));
+  LValue* position = b_.CreateAdd(
+      p0_, b_.CreateAdd(kb_.constant(tileWidth), b_.CreateMul(line, kb_.constant(16))));
+  LValue* address = b_.CreateGEP(kb_.f32, kb_.buffers.back(),
+                                 kb_.offset(kb_.strides(y_, outWidth), n_, channel, position));
   b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
                      {address, b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
 }
 
 void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
   for (int r = 0; r < rows_; ++r)
-    for (int v = 0; v < panelVectors_; ++v)
-      b_.CreateStore(zeros(), accumulator(r, v));
+    for (int v = 0; v < panelVectors_; ++v) b_.CreateStore(zeros(), accumulator(r, v));
   kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](LValue* k) {
     LValue* tapWeights =
         b_.CreateInBoundsGEP(kb_.f32, weights_, b_.CreateMul(k, kb_.constant(I_ * rows_)));
@@ -308,7 +309,8 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
                        accumulator(r, v));
     };
     if (depthwise_) {
-      for (int r = 0; r < rows_; ++r) accumulate(r, weight(kb_.constant(0), r), inputs(kb_.constant(r)));
+      for (int r = 0; r < rows_; ++r)
+        accumulate(r, weight(kb_.constant(0), r), inputs(kb_.constant(r)));
       return;
     }
     kb_.loop(kb_.constant(0), kb_.constant(I_), "ci", [&](LValue* ci) {
@@ -316,8 +318,8 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
       if (spreadOutputPrefetch()) {
         LValue* step = b_.CreateAdd(b_.CreateMul(k, kb_.constant(I_)), ci);
         LValue* row = b_.CreateURem(step, kb_.constant(rows_));
-        LValue* line = b_.CreateURem(b_.CreateUDiv(step, kb_.constant(rows_)),
-                                     kb_.constant(outputLines()));
+        LValue* line =
+            b_.CreateURem(b_.CreateUDiv(step, kb_.constant(rows_)), kb_.constant(outputLines()));
         prefetchOutput(b_.CreateAdd(firstChannel_, row), line);
       }
       std::vector<LValue*> x = inputs(ci);
@@ -352,17 +354,18 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
     LValue* remaining = kb_.minimum(b_.CreateSub(kb_.scalars[kWidthEnd], p0), kb_.constant(lanes_));
     std::vector<llvm::Constant*> lanes;
     for (int i = 0; i < lanes_; ++i) lanes.push_back(b_.getInt32(i));
-    mask = b_.CreateICmpSLT(llvm::ConstantVector::get(lanes),
-                            b_.CreateVectorSplat(lanes_, b_.CreateTrunc(remaining, b_.getInt32Ty())));
+    mask =
+        b_.CreateICmpSLT(llvm::ConstantVector::get(lanes),
+                         b_.CreateVectorSplat(lanes_, b_.CreateTrunc(remaining, b_.getInt32Ty())));
   }
   for (int r = 0; r < rows_; ++r) {
     LValue* co = b_.CreateAdd(firstChannel_, kb_.constant(r));
     auto store = [&] {
-      LValue* bias = op_.hasBias
-                         ? b_.CreateVectorSplat(
-                               lanes_, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(
-                                                                  kb_.f32, kb_.buffers[2], co)))
-                         : nullptr;
+      LValue* bias =
+          op_.hasBias ? b_.CreateVectorSplat(
+                            lanes_, b_.CreateLoad(
+                                        kb_.f32, b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[2], co)))
+                      : nullptr;
       std::vector<LValue*> values;
       for (int v = 0; v < panelVectors_; ++v) {
         LValue* w0 = b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_));

@@ -234,13 +234,26 @@ void printOnednnComparison(const CommonOptions& common, const std::map<std::stri
     using PostOp = cnv::bench::OnednnConv::PostOp;
     for (const cnv::ir::EpilogueStep& step : op->epilogue) {
       switch (step.kind) {
-        case cnv::ir::OpKind::Add: conv.postOps.push_back({PostOp::Sum}); break;
-        case cnv::ir::OpKind::Relu: conv.postOps.push_back({PostOp::Relu}); break;
-        case cnv::ir::OpKind::Relu6: conv.postOps.push_back({PostOp::Relu6}); break;
-        case cnv::ir::OpKind::LeakyRelu: conv.postOps.push_back({PostOp::LeakyRelu, step.alpha}); break;
-        case cnv::ir::OpKind::Sigmoid: conv.postOps.push_back({PostOp::Sigmoid}); break;
-        case cnv::ir::OpKind::Tanh: conv.postOps.push_back({PostOp::Tanh}); break;
-        default: break;
+        case cnv::ir::OpKind::Add:
+          conv.postOps.push_back({PostOp::Sum});
+          break;
+        case cnv::ir::OpKind::Relu:
+          conv.postOps.push_back({PostOp::Relu});
+          break;
+        case cnv::ir::OpKind::Relu6:
+          conv.postOps.push_back({PostOp::Relu6});
+          break;
+        case cnv::ir::OpKind::LeakyRelu:
+          conv.postOps.push_back({PostOp::LeakyRelu, step.alpha});
+          break;
+        case cnv::ir::OpKind::Sigmoid:
+          conv.postOps.push_back({PostOp::Sigmoid});
+          break;
+        case cnv::ir::OpKind::Tanh:
+          conv.postOps.push_back({PostOp::Tanh});
+          break;
+        default:
+          break;
       }
     }
     layers.push_back(conv);

@@ -55,21 +55,21 @@ StrategyCase strategyCase(std::mt19937& random, bool inNcw, bool outNcw, int thr
   const std::string mode =
       pick(0, 1) ? "zeros"
                  : std::vector<std::string>{"reflect", "replicate", "circular"}[pick(0, 2)];
-  const int width = std::max(effective, maxPad + 1) + (pick(0, 3) == 0 ? pick(0, 20) : pick(0, 400));
+  const int width =
+      std::max(effective, maxPad + 1) + (pick(0, 3) == 0 ? pick(0, 20) : pick(0, 400));
   const bool symbolic = pick(0, 1), bias = pick(0, 1);
   // A residual needs the conv's output shape: same padding at stride 1 keeps the width.
   const bool residual = padding == "same" && stride == 1 && pick(0, 1);
   const bool residualNcw = pick(0, 1);
-  const std::string act =
-      std::vector<std::string>{"", "relu", "leaky_relu", "tanh"}[pick(0, 3)];
+  const std::string act = std::vector<std::string>{"", "relu", "leaky_relu", "tanh"}[pick(0, 3)];
 
   const std::string W = symbolic ? "L" : std::to_string(width);
   auto dims = [&](bool ncw, int channels) {
     return ncw ? fmt::format("N, {}, {}", channels, W) : fmt::format("N, {}, {}", W, channels);
   };
-  std::string body = fmt::format(
-      "conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
-      bias ? ", b" : "", stride, dilation, groups, padding, mode);
+  std::string body =
+      fmt::format("conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
+                  bias ? ", b" : "", stride, dilation, groups, padding, mode);
   if (residual) body = "add(" + body + ", r)";
   if (!act.empty()) body = act + "(" + body + (act == "leaky_relu" ? ", alpha=0.1)" : ")");
   std::string source = fmt::format("model strategy {{\n  input x : f32[{}] layout {}\n",
@@ -96,8 +96,8 @@ TEST_CASE("every kernel strategy agrees with the reference at tile-filling sizes
     StrategyCase c = strategyCase(random, inNcw, outNcw, 1 + static_cast<int>(i % 3));
     auto result = runBoth(c.source, c.symbols, baseSeed + i, c.threads);
     for (const auto& [name, expected] : result.reference) {
-      INFO(fmt::format("seed {} threads {} N={} L={}\n{}", baseSeed + i, c.threads,
-                       c.symbols["N"], c.symbols["L"], c.source));
+      INFO(fmt::format("seed {} threads {} N={} L={}\n{}", baseSeed + i, c.threads, c.symbols["N"],
+                       c.symbols["L"], c.source));
       REQUIRE(result.jit.count(name));
       std::string detail;
       const double ratio = toleranceRatio(result.jit.at(name), expected, &detail);
