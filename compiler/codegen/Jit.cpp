@@ -4,13 +4,13 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
-#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -36,32 +36,57 @@ T unwrap(llvm::Expected<T> value, const char* what) {
   return std::move(*value);
 }
 
-llvm::orc::JITTargetMachineBuilder hostBuilder() {
+// The CPUs a model can be compiled for besides the host's own, each with a feature
+// the host must have to run its code.
+struct CpuChoice {
+  const char* name;
+  const char* hostFeature;
+  const char* what;
+};
+constexpr CpuChoice kCpuChoices[] = {
+    {"x86-64", "sse2", "SSE2, 4-float vectors"},
+    {"x86-64-v2", "sse4.2", "SSE4.2, 4-float vectors"},
+    {"x86-64-v3", "avx2", "AVX2, 8-float vectors"},
+    {"haswell", "avx2", "AVX2, 8-float vectors"},
+    {"x86-64-v4", "avx512f", "AVX-512, 16-float vectors"},
+};
+
+llvm::orc::JITTargetMachineBuilder targetBuilder(const std::string& cpu) {
   initializeLlvm();
   auto builder = unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
   builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  if (cpu.empty() || cpu == "host") return builder;
+  const CpuChoice* choice = nullptr;
+  std::string names;
+  for (const CpuChoice& c : kCpuChoices) {
+    if (cpu == c.name) choice = &c;
+    names += std::string(names.empty() ? "" : ", ") + c.name + " (" + c.what + ")";
+  }
+  if (!choice || !builder.getTargetTriple().isX86())
+    throw usageError("unknown target CPU '" + cpu + "': the choices are host, " + names);
+  if (!llvm::sys::getHostCPUFeatures().lookup(choice->hostFeature))
+    throw usageError("this machine cannot run code for '" + cpu + "': it lacks " +
+                     choice->hostFeature);
+  // The named CPU's features alone, not the host's.
+  builder.setCPU(cpu);
+  builder.getFeatures() = llvm::SubtargetFeatures();
   return builder;
 }
 
 }  // namespace
 
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine() {
-  return unwrap(hostBuilder().createTargetMachine(), "creating the host target machine");
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const std::string& cpu) {
+  return unwrap(targetBuilder(cpu).createTargetMachine(), "creating the target machine");
 }
 
 TargetInfo targetInfo(const llvm::TargetMachine& machine) {
-  const std::string features = machine.getTargetFeatureString().str();
-  auto has = [&](const char* feature) {
-    return features.find(std::string("+") + feature + ",") != std::string::npos ||
-           (features.size() >= std::strlen(feature) + 1 &&
-            features.compare(features.size() - std::strlen(feature) - 1, std::string::npos,
-                             std::string("+") + feature) == 0);
-  };
+  // Features implied by the CPU name count too, so ask the subtarget, not the string.
+  const llvm::MCSubtargetInfo* subtarget = machine.getMCSubtargetInfo();
   TargetInfo info;
-  if (has("avx512f")) {
+  if (subtarget->checkFeatures("+avx512f")) {
     info.vectorWidth = 16;
     info.vectorRegisters = 32;
-  } else if (has("avx2") || has("avx")) {
+  } else if (subtarget->checkFeatures("+avx")) {
     info.vectorWidth = 8;
   }
   return info;
@@ -101,10 +126,10 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
 
 Jit::~Jit() = default;
 
-std::unique_ptr<Jit> Jit::create(unsigned compileThreads) {
+std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads) {
   std::unique_ptr<Jit> jit(new Jit());
-  auto builder = hostBuilder();
-  jit->machine_ = unwrap(builder.createTargetMachine(), "creating the host target machine");
+  auto builder = targetBuilder(cpu);
+  jit->machine_ = unwrap(builder.createTargetMachine(), "creating the target machine");
   jit->target_ = targetInfo(*jit->machine_);
   if (compileThreads == 0) compileThreads = std::max(1u, std::thread::hardware_concurrency());
   jit->jit_ = unwrap(llvm::orc::LLJITBuilder()
@@ -115,9 +140,10 @@ std::unique_ptr<Jit> Jit::create(unsigned compileThreads) {
   // Optimization runs as each module materializes, on the compile thread that takes
   // it, with a TargetMachine of its own (they are not shared across threads).
   jit->jit_->getIRTransformLayer().setTransform(
-      [](llvm::orc::ThreadSafeModule module, const llvm::orc::MaterializationResponsibility&)
+      [builder](llvm::orc::ThreadSafeModule module,
+                const llvm::orc::MaterializationResponsibility&) mutable
           -> llvm::Expected<llvm::orc::ThreadSafeModule> {
-        auto machine = hostBuilder().createTargetMachine();
+        auto machine = builder.createTargetMachine();
         if (!machine) return machine.takeError();
         module.withModuleDo([&](llvm::Module& m) { optimizeModule(m, **machine); });
         return module;

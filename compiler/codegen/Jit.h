@@ -20,8 +20,12 @@ class LLJIT;
 
 namespace cnv::codegen {
 
-// A TargetMachine for the host CPU and all its features (AVX-512 where present).
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine();
+// A TargetMachine for `cpu`: empty or "host" for the host CPU and all its features
+// (AVX-512 where present), else one of a few x86 levels the host can run, so that
+// narrower vector code can be compiled and tested on a wider machine ("x86-64" for
+// SSE2, "x86-64-v3" or "haswell" for AVX2, "x86-64-v4" for AVX-512). Throws a usage
+// error for any other name or a level the host cannot run.
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const std::string& cpu = "");
 
 // The vector width and register count the kernels should plan for on `machine`.
 TargetInfo targetInfo(const llvm::TargetMachine& machine);
@@ -35,8 +39,8 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
 
 class Jit {
  public:
-  // `compileThreads`: 0 for one per core.
-  static std::unique_ptr<Jit> create(unsigned compileThreads = 0);
+  // `cpu` as for createTargetMachine; `compileThreads`: 0 for one per core.
+  static std::unique_ptr<Jit> create(const std::string& cpu = "", unsigned compileThreads = 0);
   ~Jit();
 
   // Hands over `module` (with its own context); it is optimized and compiled at lookup.

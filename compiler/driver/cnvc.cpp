@@ -61,11 +61,17 @@ void requireExactNames(const std::map<std::string, std::string>& given, const Sp
 struct CommonOptions {
   std::string file;
   std::string model;
+  std::string cpu;
 };
 
-void addCommon(CLI::App* command, CommonOptions& options) {
+// `generatesCode`: the subcommand compiles kernels, so it takes --cpu.
+void addCommon(CLI::App* command, CommonOptions& options, bool generatesCode = true) {
   command->add_option("MODEL", options.file, "the .cnv file")->required();
   command->add_option("--model", options.model, "the model to use when the file holds several");
+  if (generatesCode)
+    command->add_option("--cpu", options.cpu,
+                        "generate code for CPU: host (default), x86-64 (SSE2), x86-64-v2, "
+                        "x86-64-v3 or haswell (AVX2), x86-64-v4 (AVX-512)");
 }
 
 int check(const CommonOptions& options) {
@@ -128,7 +134,7 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
     writeResult(cnv::ir::print(*compiled.graph, options.locations), options.outputFile);
     return 0;
   }
-  auto machine = cnv::codegen::createHostTargetMachine();
+  auto machine = cnv::codegen::createTargetMachine(common.cpu);
   auto calls = cnv::codegen::scheduleKernels(*compiled.graph, cnv::codegen::targetInfo(*machine));
   if (emit == "loops") {
     writeResult(cnv::codegen::printSchedules(calls), options.outputFile);
@@ -164,7 +170,7 @@ int run(const CommonOptions& common, const RunOptions& options) {
   if (!options.weights.empty() && !params.empty())
     throw cnv::usageError("give params either with --param or with --weights, not both");
 
-  cnv::Model model = cnv::Model::fromFile(common.file, {common.model});
+  cnv::Model model = cnv::Model::fromFile(common.file, {common.model, common.cpu});
   requireExactNames(inputs, model.inputs(), "--input", "an input");
   requireExactNames(outputs, model.outputs(), "--output", "an output");
   if (options.weights.empty()) {
@@ -297,7 +303,7 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     dims[name] = value;
   }
   auto start = Clock::now();
-  cnv::Model model = cnv::Model::fromFile(common.file, {common.model});
+  cnv::Model model = cnv::Model::fromFile(common.file, {common.model, common.cpu});
   double compileMs = millisecondsSince(start);
 
   std::mt19937 random(42);
@@ -366,7 +372,7 @@ int main(int argc, char** argv) {
   CommonOptions common;
   CLI::App* checkCommand =
       app.add_subcommand("check", "print the model's signature with resolved shapes");
-  addCommon(checkCommand, common);
+  addCommon(checkCommand, common, false);
 
   CompileOptions compileOptions;
   CLI::App* compileCommand =

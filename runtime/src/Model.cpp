@@ -65,7 +65,7 @@ Model Model::fromSource(const std::string& text, const std::string& fileName,
   for (const ir::Output& o : graph.outputs)
     impl->outputs.push_back({o.name, activationDims(*o.value, o.layout), ir::name(o.layout)});
 
-  impl->jit = codegen::Jit::create();
+  impl->jit = codegen::Jit::create(options.cpu);
   impl->calls = codegen::scheduleKernels(graph, impl->jit->target());
   impl->packedOperands.resize(impl->calls.size());
   // A module per kernel, so that the JIT compiles them on every core.

@@ -46,9 +46,9 @@ std::vector<int64_t> concreteShape(const TensorSpec& spec,
 }
 
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
-                   uint32_t seed, int threads) {
+                   uint32_t seed, int threads, const std::string& cpu) {
   std::mt19937 random(seed);
-  Model model = Model::fromSource(source, "test.cnv");
+  Model model = Model::fromSource(source, "test.cnv", {"", cpu});
   std::map<std::string, Tensor> storage;
   std::map<std::string, TensorView> params, inputs;
   for (const TensorSpec& spec : model.params()) {

@@ -26,10 +26,10 @@ struct Comparison {
   std::map<std::string, Tensor> jit, reference;
 };
 
-// Compiles `source`, binds random params, runs random inputs of the given symbol values
-// through the JIT and the reference interpreter.
+// Compiles `source` (for `cpu`, see cnv::CompileOptions), binds random params, runs
+// random inputs of the given symbol values through the JIT and the reference interpreter.
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
-                   uint32_t seed, int threads = 1);
+                   uint32_t seed, int threads = 1, const std::string& cpu = "");
 
 std::string readFile(const std::string& path);
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cnv/Error.h"
@@ -27,7 +28,14 @@ struct TensorSpec {
 };
 
 struct CompileOptions {
+  CompileOptions(std::string model = "", std::string cpu = "")
+      : model(std::move(model)), cpu(std::move(cpu)) {}
+
   std::string model;  // which model of the file; may be empty when it holds one
+  // The CPU to generate code for: empty (or "host") for this machine with all its
+  // features; "x86-64" (SSE2), "x86-64-v2", "x86-64-v3"/"haswell" (AVX2) or "x86-64-v4"
+  // (AVX-512) for narrower code the host can also run. Anything else is a usage error.
+  std::string cpu;
 };
 
 class Model {
