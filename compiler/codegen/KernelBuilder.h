@@ -37,6 +37,7 @@ class KernelBuilder {
   llvm::Type* f32;
   llvm::PointerType* ptr;
   std::vector<LValue*> buffers;  // the call's operands, then its result
+  LValue* scratch = nullptr;     // the call's scratch buffer, if it has one
   std::vector<LValue*> scalars;  // indexed by ScalarSlot
 
   LValue* constant(int64_t v) { return b.getInt64(v); }

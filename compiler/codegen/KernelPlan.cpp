@@ -11,38 +11,42 @@ namespace cnv::codegen {
 namespace {
 
 // Width-innermost tiles of rows output channels × vectors width vectors. The tile
-// that keeps the most accumulator lanes busy wins: accumulators used, times the share
-// of rows that are real channels (the last block is padded). Ties go to the earlier
-// row count in the list: 4 rows × 6 vectors first, measured best on the benchmark
-// suite (wider panels amortize the copy and the halo; 10 loads per 24 FMAs). Null when the panel
-// buffer would not fit comfortably on a thread's stack.
+// that keeps the most accumulator lanes busy on real channels wins: accumulators used,
+// times the share of rows that are real channels (the last block is padded). Among
+// equals, the one with fewer padded rows (no FMAs on zero weights), then the earlier
+// in the list: 4 rows × 6 vectors first, measured best on the benchmark suite (wider
+// panels amortize the copy and the halo; 10 loads per 24 FMAs). Null when the panel
+// would be too large to stay in L2.
 std::optional<Schedule> widthVectorSchedule(const ir::Op& op, const TargetInfo& target) {
   Schedule schedule;
   schedule.strategy = Strategy::WidthVector;
   schedule.vectorWidth = target.vectorWidth;
   const int64_t outChannels = op.result->channels;
   const int accumulators = target.vectorRegisters * 3 / 4;
-  // Wider tiles only waste lanes on short rows; a known short width caps them.
+  // Panels wider than the output only compute lanes nobody stores.
   int maxVectors = 6;
   if (op.result->width.isConstant())
-    maxVectors = static_cast<int>(std::clamp<int64_t>(
-        (op.result->width.constant() + target.vectorWidth - 1) / target.vectorWidth, 1, 6));
+    maxVectors = static_cast<int>(
+        std::clamp<int64_t>(op.result->width.constant() / target.vectorWidth, 1, 6));
   double best = -1;
+  int64_t bestWaste = 0;
   for (int rows : {4, 8, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1}) {
     const int vectors = std::min(maxVectors, accumulators / rows);
     if (vectors < 1) continue;
     const int64_t padded = (outChannels + rows - 1) / rows * rows;
     const double score = double(rows * vectors) / accumulators * double(outChannels) / padded;
-    if (score > best + 1e-9) {
+    const int64_t waste = padded - outChannels;
+    if (score > best + 1e-9 || (score > best - 1e-9 && waste < bestWaste)) {
       best = score;
+      bestWaste = waste;
       schedule.channelTile = rows;
       schedule.vectorsPerTile = vectors;
     }
   }
-  const bool depthwise = op.groups > 1;
-  const int64_t bufferRows = depthwise ? schedule.channelTile : op.operands[0]->channels;
-  constexpr int64_t kMaxPanelBytes = 512 * 1024;
-  if (bufferRows * widthVectorRowStride(schedule, op) * 4 > kMaxPanelBytes) return std::nullopt;
+  constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
+  const int64_t bufferRows = op.groups > 1 ? schedule.channelTile : op.operands[0]->channels;
+  // Compared by division: a huge dilation makes the row stride itself huge.
+  if (widthVectorRowStride(schedule, op) > kMaxPanelFloats / bufferRows) return std::nullopt;
   return schedule;
 }
 
@@ -83,6 +87,13 @@ std::vector<KernelCall> scheduleKernels(const ir::Graph& graph, const TargetInfo
     call.inputWidth = op.operands[0]->width;
     call.outputWidth = op.result->width;
     call.padLeft = op.kind == ir::OpKind::Conv1d ? op.padLeft : ir::SymExpr(0);
+    const Schedule& s = call.schedule;
+    if (s.strategy == Strategy::WidthVector) {
+      call.scratchFloats = widthVectorPanelFloats(s, op);
+      call.widthGranule = int64_t{s.vectorWidth} * s.vectorsPerTile;
+    } else if (s.strategy != Strategy::Scalar) {
+      call.widthGranule = s.widthTile;
+    }
     calls.push_back(std::move(call));
   }
   return calls;
@@ -123,7 +134,7 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
           "for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels", panel,
           s.vectorWidth);
       const std::string copy = fmt::format(
-          "copy x[n, {}, wo0-pad_left ... +{}] into the stack panel, {} padding applied",
+          "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer, {} padding applied",
           depthwise ? "channels of block co0" : "all channels", panel + halo,
           ir::name(op.paddingMode));
       const bool outside = widthVectorBlocksOutside(op);
@@ -175,9 +186,9 @@ bool isPackedOperand(const KernelCall& call, size_t index) {
 }
 
 // Scalar kernels read weights as [O][I/groups][K] (PyTorch's order) and biases as they
-// are; DirectVector kernels read weights as [O/B][K][I][B] and biases as [O rounded up
-// to B], B = the channel block, zero-filled past O so that partial blocks need no masks
-// on loads.
+// are; the vector strategies read weights as [O/B][K][I][B] and biases as [O rounded up
+// to B], B = Schedule::channelBlock() (a vector block of channels, or WidthVector's
+// rows), zero-filled past O so that partial blocks need no masks on loads.
 std::vector<float> packOperand(const KernelCall& call, size_t index, const float* user) {
   const ir::Value& param = *call.op->operands[index];
   const bool direct = call.schedule.strategy != Strategy::Scalar;

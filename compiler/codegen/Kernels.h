@@ -9,7 +9,9 @@
 // Every kernel has the signature
 //   void kernel(float* const* buffers, const int64_t* scalars)
 // buffers: the op's operands in order (weights and biases packed for the kernel by
-// packOperand, once, at bind time), then its result. scalars: see ScalarSlot. Shapes
+// packOperand, once, at bind time), then its result, then, when the call's
+// scratchFloats > 0, a 64-byte aligned scratch buffer of that many floats that no
+// other thread uses during the call. scalars: see ScalarSlot. Shapes
 // that are symbolic in the model arrive as scalars, so one compiled kernel serves every
 // batch and width; the batch and width ranges let the runtime split work across threads.
 #pragma once
@@ -76,6 +78,10 @@ struct KernelCall {
   Schedule schedule;
   std::vector<const ir::Value*> buffers;  // operands, then the result
   ir::SymExpr batch, inputWidth, outputWidth, padLeft;
+  int64_t scratchFloats = 0;  // per-thread scratch the kernel wants (see above)
+  // Width chunks given to threads should start at multiples of this (the kernel's
+  // register tile), so that no chunk ends in a partial tile it could have avoided.
+  int64_t widthGranule = 1;
 };
 
 struct TargetInfo {
@@ -83,8 +89,10 @@ struct TargetInfo {
   int vectorRegisters = 16;
 };
 
-// WidthVector kernels copy each panel's input span into rows this many floats apart.
+// WidthVector kernels copy each panel's input span into rows this many floats apart,
+// in a scratch buffer of widthVectorPanelFloats floats.
 int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op);
+int64_t widthVectorPanelFloats(const Schedule& schedule, const ir::Op& op);
 // Whether a WidthVector kernel loops over channel blocks outside the panels (copying
 // each block's input per panel) rather than inside them (one copy for all blocks).
 bool widthVectorBlocksOutside(const ir::Op& op);

@@ -5,7 +5,7 @@
 //
 // Per sample, the call's output positions go in panels of V vectors. Each panel first
 // copies the input span it reads (V·lanes + (K−1)·dilation positions of every input
-// channel, padding applied: zeros, or the mapped positions) into a stack buffer whose
+// channel, padding applied: zeros, or the mapped positions) into a per-thread scratch buffer whose
 // rows are spaced to avoid cache-set conflicts; NCW rows a power-of-two width apart
 // would otherwise share a handful of L1 sets. The tiles then run unchecked from that
 // buffer: for each tap k and input channel ci, V vector loads and R weight broadcasts
@@ -94,17 +94,11 @@ class WidthVectorEmitter {
 };
 
 void WidthVectorEmitter::emit() {
-  const int64_t bufferRows = depthwise_ ? rows_ : x_.channels;
   for (int i = 0; i < rows_ * vectors_; ++i)
     accumulators_.push_back(kb_.entryAlloca(vectorType_, "acc"));
-  {
-    llvm::IRBuilder<> entry(&b_.GetInsertBlock()->getParent()->getEntryBlock(),
-                            b_.GetInsertBlock()->getParent()->getEntryBlock().begin());
-    auto* bufferType = llvm::ArrayType::get(kb_.f32, bufferRows * rowStride_);
-    auto* alloca = entry.CreateAlloca(bufferType, nullptr, "panel");
-    alloca->setAlignment(llvm::Align(64));
-    buffer_ = alloca;
-  }
+  // The panel lives in the call's scratch buffer: heap memory private to the thread,
+  // so a large panel cannot overflow a small thread stack.
+  buffer_ = kb_.scratch;
 
   LValue* widthBegin = kb_.scalars[kWidthBegin];
   LValue* widthEnd = kb_.scalars[kWidthEnd];
@@ -209,10 +203,8 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
             LValue* low = b_.CreateVectorSplat(lanes_, kb_.constant(0));
             index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
             index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
-            value = b_.CreateMaskedGather(
-                vectorType_, b_.CreateGEP(kb_.f32, source, index), llvm::Align(4),
-                llvm::ConstantInt::getTrue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_)),
-                zeros());
+            value = b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, source, index),
+                                          llvm::Align(4));
           }
         }
         b_.CreateAlignedStore(
@@ -403,6 +395,11 @@ bool widthVectorBlocksOutside(const ir::Op& op) {
   // rows as it sweeps the width, streams the hardware prefetcher can follow. Else
   // blocks inside panels, so that one copy of the input serves every block.
   return op.groups > 1 || op.operands[1]->inChannelsPerGroup <= 4;
+}
+
+int64_t widthVectorPanelFloats(const Schedule& schedule, const ir::Op& op) {
+  const int64_t rows = op.groups > 1 ? schedule.channelTile : op.operands[0]->channels;
+  return rows * widthVectorRowStride(schedule, op);
 }
 
 int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op) {

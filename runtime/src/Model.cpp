@@ -27,6 +27,18 @@ struct Model::Impl {
   mutable std::unique_ptr<ThreadPool> pool;
   mutable std::mutex runMutex;  // one run at a time per model: pool and scratch are shared
   mutable std::vector<std::vector<float>> scratch;
+  // kernelScratch[part]: the scratch buffer of the kernel calls that part runs.
+  mutable std::vector<std::vector<float>> kernelScratch;
+
+  // The scratch of `part` for `call`, 64-byte aligned; null if the call needs none.
+  float* kernelScratchFor(const codegen::KernelCall& call, int part) const {
+    if (call.scratchFloats == 0) return nullptr;
+    std::vector<float>& buffer = kernelScratch[static_cast<size_t>(part)];
+    const size_t needed = static_cast<size_t>(call.scratchFloats) + 16;
+    if (buffer.size() < needed) buffer.resize(needed);
+    auto address = reinterpret_cast<uintptr_t>(buffer.data());
+    return buffer.data() + ((64 - address % 64) % 64) / sizeof(float);
+  }
 
   const ir::Graph& graph() const { return *compiled.graph; }
 
@@ -313,22 +325,33 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
                              : 1.0);
     const int parts =
         work < 200000 ? 1 : static_cast<int>(std::min<int64_t>(workers, batch * outputWidth));
+    if (impl.kernelScratch.size() < static_cast<size_t>(parts)) impl.kernelScratch.resize(parts);
     if (parts <= 1) {
+      buffers.push_back(impl.kernelScratchFor(call, 0));
       impl.kernels[i](buffers.data(), scalars);
       continue;
     }
     const int64_t chunks = batch >= parts ? 1 : (parts + batch - 1) / batch;
     const int64_t items = batch * chunks;
+    // Chunks start at multiples of the kernel's tile width, so only a sample's last
+    // chunk can end in a partial tile.
+    auto chunkStart = [&](int64_t chunk) {
+      if (chunk >= chunks) return outputWidth;
+      const int64_t even = outputWidth * chunk / chunks;
+      return even / call.widthGranule * call.widthGranule;
+    };
     impl.pool->run(parts, [&](int part) {
+      std::vector<float*> partBuffers = buffers;
+      partBuffers.push_back(impl.kernelScratchFor(call, part));
       int64_t local[codegen::kScalarCount];
       std::copy(scalars, scalars + codegen::kScalarCount, local);
       for (int64_t item = items * part / parts; item < items * (part + 1) / parts; ++item) {
         const int64_t n = item / chunks, chunk = item % chunks;
         local[codegen::kBatchBegin] = n;
         local[codegen::kBatchEnd] = n + 1;
-        local[codegen::kWidthBegin] = outputWidth * chunk / chunks;
-        local[codegen::kWidthEnd] = outputWidth * (chunk + 1) / chunks;
-        impl.kernels[i](buffers.data(), local);
+        local[codegen::kWidthBegin] = chunkStart(chunk);
+        local[codegen::kWidthEnd] = chunkStart(chunk + 1);
+        impl.kernels[i](partBuffers.data(), local);
       }
     });
   }
