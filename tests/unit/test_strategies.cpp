@@ -130,3 +130,18 @@ TEST_CASE("every kernel strategy agrees with the reference with AVX2 and SSE2 ve
     checkStrategies(20261126, 60, cpu);
   }
 }
+
+TEST_CASE("a dilation too large for a width-vectorized panel falls back, not overflows",
+          "[correctness][strategy]") {
+  // (K − 1)·dilation ≈ 2^62: the panel's row stride alone is that many floats, so its
+  // size must be checked without multiplying it out; the conv still compiles, with the
+  // channel-vectorized strategy.
+  const std::string source = R"(
+model huge {
+  input x : f32[1, 1, L] layout NCW
+  param w : f32[1, 1, 2147483647] layout OIW
+  y = conv1d(x, w, dilation=2147483647)
+  output y
+})";
+  REQUIRE_NOTHROW(cnv::Model::fromSource(source, "huge.cnv"));
+}
