@@ -44,7 +44,8 @@ std::optional<Schedule> widthVectorSchedule(const ir::Op& op, const TargetInfo& 
     }
   }
   constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
-  const int64_t bufferRows = op.groups > 1 ? schedule.channelTile : op.operands[0]->channels;
+  const int64_t bufferRows =
+      (op.groups > 1 ? schedule.channelTile : op.operands[0]->channels) * op.stride;
   // Compared by division: a huge dilation makes the row stride itself huge.
   if (widthVectorRowStride(schedule, op) > kMaxPanelFloats / bufferRows) return std::nullopt;
   return schedule;
@@ -55,8 +56,7 @@ Schedule chooseSchedule(const ir::Op& op, const TargetInfo& target) {
   if (op.kind != ir::OpKind::Conv1d) return schedule;
   const bool depthwise = op.groups > 1 && op.operands[1]->inChannelsPerGroup == 1;
   if (op.groups != 1 && !depthwise) return schedule;
-  if (op.stride == 1 && op.operands[0]->layout == ir::Layout::NCW &&
-      op.result->layout == ir::Layout::NCW)
+  if (op.operands[0]->layout == ir::Layout::NCW && op.result->layout == ir::Layout::NCW)
     if (auto widthVector = widthVectorSchedule(op, target)) return *widthVector;
   const int64_t outChannels = op.result->channels;
   schedule.strategy = depthwise ? Strategy::DepthwiseVector : Strategy::DirectVector;
@@ -133,26 +133,42 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
       const std::string panels = fmt::format(
           "for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels", panel,
           s.vectorWidth);
-      const std::string copy = fmt::format(
-          "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer, {} padding applied",
-          depthwise ? "channels of block co0" : "all channels", panel + halo,
-          ir::name(op.paddingMode));
+      const std::string copy =
+          op.stride == 1
+              ? fmt::format(
+                    "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer, {} padding "
+                    "applied",
+                    depthwise ? "channels of block co0" : "all channels", panel + halo,
+                    ir::name(op.paddingMode))
+              : fmt::format(
+                    "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "
+                    "de-interleaved rows per channel, {} padding applied",
+                    depthwise ? "channels of block co0" : "all channels", op.stride,
+                    op.stride * panel + halo, op.stride, ir::name(op.paddingMode));
       const bool outside = widthVectorBlocksOutside(op);
       if (outside)
         out += fmt::format("    {}\n      {}\n        {}\n", blocks, panels, copy);
       else
         out += fmt::format("    {}\n      {}\n      {}\n", panels, copy, blocks);
       out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+      // With stride s the panel holds s de-interleaved rows per channel.
+      const std::string row =
+          op.stride == 1 ? "{}" : fmt::format("{{}}*{0} + (k*{1}) mod {0}", op.stride, op.dilation);
+      const std::string column = op.stride == 1
+                                     ? fmt::format("v*{} + k*{}", s.vectorWidth, op.dilation)
+                                     : fmt::format("v*{} + (k*{}) div {}", s.vectorWidth,
+                                                   op.dilation, op.stride);
       if (depthwise)
         out += fmt::format(
-            "          acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * panel[r][v*{} + k*{} "
-            "...]  (input channel (co0+r)/{})\n",
-            s.channelTile, s.vectorWidth, op.dilation, y.channels / op.operands[0]->channels);
+            "          acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * panel[{}][{} ...]  (input "
+            "channel (co0+r)/{})\n",
+            s.channelTile, fmt::format(fmt::runtime(row), "r"), column,
+            y.channels / op.operands[0]->channels);
       else
         out += fmt::format(
             "          for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][ci][r]) * "
-            "panel[ci][v*{} + k*{} ...]\n",
-            w.inChannelsPerGroup, s.channelTile, s.vectorWidth, op.dilation);
+            "panel[{}][{} ...]\n",
+            w.inChannelsPerGroup, s.channelTile, fmt::format(fmt::runtime(row), "ci"), column);
       out += "        epilogue on vectors, contiguous row stores (masked in the tail)\n";
       continue;
     }

@@ -1,6 +1,7 @@
 // The WidthVector strategy: width-innermost register tiles for convs whose input and
-// output are both NCW (PyTorch's layout) at stride 1, as LIBXSMM's 1-D convolutions are
-// built. A tile is channelTile (R) output channels × vectorsPerTile (V) vectors of
+// output are both NCW (PyTorch's layout), as LIBXSMM's 1-D convolutions are built.
+// (Strided convs copy each input channel as `stride` de-interleaved rows; see
+// packPanel.) A tile is channelTile (R) output channels × vectorsPerTile (V) vectors of
 // consecutive output positions; weights are packed [O/R][K][I][R], zero-filled past O.
 //
 // Per sample, the call's output positions go in panels of V vectors. Each panel first
@@ -33,6 +34,7 @@ class WidthVectorEmitter {
         I_(op.operands[1]->inChannelsPerGroup),
         depthwise_(op.groups > 1),
         multiplier_(op.result->channels / op.operands[0]->channels),
+        stride_(op.stride),
         halo_((op.operands[1]->kernelWidth - 1) * op.dilation),
         rowStride_(widthVectorRowStride(schedule, op)),
         vectorType_(llvm::FixedVectorType::get(kb.f32, schedule.vectorWidth)) {}
@@ -40,11 +42,14 @@ class WidthVectorEmitter {
   void emit();
 
  private:
-  // Copies input positions [p0 − padLeft, + span) of `rows` channels into the buffer;
-  // row i holds channel channelOf(i).
   int64_t panelWidth() const { return int64_t{panelVectors_} * lanes_; }
-  // Input positions a panel reads.
-  int64_t span() const { return panelWidth() + halo_; }
+  // Entries of a panel row: the positions one phase of the input contributes.
+  int64_t span() const { return panelWidth() + halo_ / stride_; }
+  // Copies the input a panel reads, for `rows` channels (row i: channel channelOf(i)),
+  // into the buffer. With stride s each channel gets s rows, one per phase: row
+  // i·s + j holds input positions p0·s − padLeft + j + s·m, m = 0, 1, ..., so that tap
+  // k of output p0 + q reads row i·s + (k·dilation mod s), entry q + k·dilation div s:
+  // consecutive outputs read consecutive entries whatever the stride.
   void packPanel(LValue* p0, int64_t rows, const std::function<LValue*(LValue*)>& channelOf);
   void computeTile(LValue* p0);
   void prefetchNextPanel(LValue* channel, LValue* k);
@@ -79,7 +84,7 @@ class WidthVectorEmitter {
   const int64_t K_, I_;
   const bool depthwise_;
   const int64_t multiplier_;
-  const int64_t halo_, rowStride_;
+  const int64_t stride_, halo_, rowStride_;
   // Vectors in the panels being emitted: vectors_ for the bulk, 1 for the tail.
   int panelVectors_ = 0;
   bool inTail_ = false;  // emitting the one-vector panels after the whole ones
@@ -171,45 +176,112 @@ void WidthVectorEmitter::emit() {
 void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
                                    const std::function<LValue*(LValue*)>& channelOf) {
   LValue* inWidth = kb_.scalars[kInputWidth];
-  LValue* start = b_.CreateSub(p0, kb_.scalars[kPadLeft]);
+  LValue* start = b_.CreateSub(b_.CreateMul(p0, kb_.constant(stride_)), kb_.scalars[kPadLeft]);
   const int64_t spanVectors = (span() + lanes_ - 1) / lanes_;
   LValue* sample = b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth));
+  // Every position the copy reads lies inside the input: [start, start + s·entries).
   LValue* inside = b_.CreateAnd(
       b_.CreateICmpSGE(start, kb_.constant(0)),
-      b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(spanVectors * lanes_)), inWidth));
-  auto copyRows = [&](bool checked) {
+      b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(stride_ * spanVectors * lanes_)),
+                       inWidth));
+  LValue* laneSteps = b_.CreateMul(kb_.laneIndices(lanes_),
+                                   b_.CreateVectorSplat(lanes_, kb_.constant(stride_)));
+  // Inside the input, small strides de-interleave with plain loads and shuffles: the
+  // s vectors at start + s·lanes·v hold lanes entries of each of the s phases.
+  auto copyRowsDeinterleaved = [&]() {
     kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
       LValue* source = b_.CreateGEP(kb_.f32, kb_.buffers[0],
                                     b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
-      LValue* target =
-          b_.CreateInBoundsGEP(kb_.f32, buffer_, b_.CreateMul(i, kb_.constant(rowStride_)));
+      LValue* firstRow = b_.CreateMul(b_.CreateMul(i, kb_.constant(stride_)),
+                                      kb_.constant(rowStride_));
       kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
-        LValue* first = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(lanes_)));
-        LValue* value;
-        if (!checked) {
-          value = b_.CreateAlignedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
-                                       llvm::Align(4));
-        } else {
-          auto [index, inRange] = kb_.mapPosition(op_.paddingMode, lanePositions(first), inWidth);
-          if (inRange) {
-            // Lanes in the zero padding are masked off, so the vector's address may lie
-            // outside the row.
-            value = b_.CreateMaskedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
-                                        llvm::Align(4), inRange, zeros());
-          } else {
-            // One reflection or wrap covers the positions the outputs need; lanes past
-            // them (whose results are never stored) are clamped into the row.
-            LValue* last = b_.CreateVectorSplat(lanes_, b_.CreateSub(inWidth, kb_.constant(1)));
-            LValue* low = b_.CreateVectorSplat(lanes_, kb_.constant(0));
-            index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
-            index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
-            value = b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, source, index),
-                                          llvm::Align(4));
+        LValue* block = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(stride_ * lanes_)));
+        std::vector<LValue*> parts;
+        for (int64_t part = 0; part < stride_; ++part)
+          parts.push_back(b_.CreateAlignedLoad(
+              vectorType_,
+              b_.CreateGEP(kb_.f32, source, b_.CreateAdd(block, kb_.constant(part * lanes_))),
+              llvm::Align(4)));
+        // Concatenate pairwise up to a power-of-two width, then pick every s-th lane.
+        while (parts.size() > 1) {
+          std::vector<LValue*> joined;
+          for (size_t p = 0; p < parts.size(); p += 2) {
+            auto* type = llvm::cast<llvm::FixedVectorType>(parts[p]->getType());
+            const int width = static_cast<int>(type->getNumElements());
+            LValue* other = p + 1 < parts.size() ? parts[p + 1] : llvm::PoisonValue::get(type);
+            std::vector<int> mask(static_cast<size_t>(2 * width));
+            for (int l = 0; l < 2 * width; ++l) mask[static_cast<size_t>(l)] = l;
+            joined.push_back(b_.CreateShuffleVector(parts[p], other, mask));
           }
+          parts = std::move(joined);
         }
-        b_.CreateAlignedStore(
-            value, b_.CreateInBoundsGEP(kb_.f32, target, b_.CreateMul(v, kb_.constant(lanes_))),
-            llvm::Align(4));
+        for (int64_t j = 0; j < stride_; ++j) {
+          std::vector<int> mask;
+          for (int l = 0; l < lanes_; ++l) mask.push_back(static_cast<int>(j + stride_ * l));
+          LValue* target = b_.CreateInBoundsGEP(
+              kb_.f32, buffer_,
+              b_.CreateAdd(b_.CreateAdd(firstRow, kb_.constant(j * rowStride_)),
+                           b_.CreateMul(v, kb_.constant(lanes_))));
+          b_.CreateAlignedStore(b_.CreateShuffleVector(parts[0], mask), target, llvm::Align(4));
+        }
+      });
+    });
+  };
+  auto copyRows = [&](bool checked) {
+    if (!checked && stride_ > 1 && stride_ <= 4) {
+      copyRowsDeinterleaved();
+      return;
+    }
+    kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
+      LValue* source = b_.CreateGEP(kb_.f32, kb_.buffers[0],
+                                    b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
+      kb_.loop(kb_.constant(0), kb_.constant(stride_), "phase", [&](LValue* j) {
+        LValue* target = b_.CreateInBoundsGEP(
+            kb_.f32, buffer_,
+            b_.CreateMul(b_.CreateAdd(b_.CreateMul(i, kb_.constant(stride_)), j),
+                         kb_.constant(rowStride_)));
+        kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
+          // Input position of lane 0; lane l reads first + l·stride.
+          LValue* first = b_.CreateAdd(
+              b_.CreateAdd(start, j), b_.CreateMul(v, kb_.constant(stride_ * lanes_)));
+          LValue* positions = b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), laneSteps);
+          LValue* value;
+          if (!checked) {
+            if (stride_ == 1)
+              value = b_.CreateAlignedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
+                                           llvm::Align(4));
+            else
+              value = b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, source, positions),
+                                            llvm::Align(4));
+          } else {
+            auto [index, inRange] = kb_.mapPosition(op_.paddingMode, positions, inWidth);
+            if (inRange) {
+              // Lanes in the zero padding are masked off, so their addresses may lie
+              // outside the row.
+              if (stride_ == 1)
+                value = b_.CreateMaskedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
+                                            llvm::Align(4), inRange, zeros());
+              else
+                value = b_.CreateMaskedGather(vectorType_,
+                                              b_.CreateGEP(kb_.f32, source, positions),
+                                              llvm::Align(4), inRange, zeros());
+            } else {
+              // One reflection or wrap covers the positions the outputs need; lanes past
+              // them (whose results are never stored) are clamped into the row.
+              LValue* last =
+                  b_.CreateVectorSplat(lanes_, b_.CreateSub(inWidth, kb_.constant(1)));
+              LValue* low = b_.CreateVectorSplat(lanes_, kb_.constant(0));
+              index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
+              index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
+              value = b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, source, index),
+                                            llvm::Align(4));
+            }
+          }
+          b_.CreateAlignedStore(
+              value,
+              b_.CreateInBoundsGEP(kb_.f32, target, b_.CreateMul(v, kb_.constant(lanes_))),
+              llvm::Align(4));
+        });
       });
     });
   };
@@ -235,12 +307,13 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
   // panel fetches a share of that channel's new lines; a burst of them at pack time
   // would overrun the miss buffers.
   if (inTail_) return;  // tail panels are few and short
-  const int64_t tileWidth = panelWidth();
-  const int64_t newLines = (tileWidth + 15) / 16;
+  // With stride s the next panel starts s·panelWidth input positions further on.
+  const int64_t newLines = (stride_ * panelWidth() + 15) / 16;
   const int64_t perTap = (newLines + K_ - 1) / K_;
   LValue* inWidth = kb_.scalars[kInputWidth];
-  LValue* loaded = b_.CreateAdd(b_.CreateSub(p0_, kb_.scalars[kPadLeft]),
-                                kb_.constant((span() + lanes_ - 1) / lanes_ * lanes_));
+  LValue* loaded = b_.CreateAdd(
+      b_.CreateSub(b_.CreateMul(p0_, kb_.constant(stride_)), kb_.scalars[kPadLeft]),
+      kb_.constant(stride_ * ((span() + lanes_ - 1) / lanes_ * lanes_)));
   LValue* row = b_.CreateAdd(b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth)),
                              b_.CreateMul(channel, inWidth));
   for (int64_t t = 0; t < perTap; ++t) {
@@ -279,10 +352,15 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
   kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](LValue* k) {
     LValue* tapWeights =
         b_.CreateInBoundsGEP(kb_.f32, weights_, b_.CreateMul(k, kb_.constant(I_ * rows_)));
-    LValue* tapColumn = b_.CreateMul(k, kb_.constant(op_.dilation));
+    LValue* tapOffset = b_.CreateMul(k, kb_.constant(op_.dilation));
+    LValue* tapPhase = b_.CreateURem(tapOffset, kb_.constant(stride_));
+    LValue* tapColumn = b_.CreateUDiv(tapOffset, kb_.constant(stride_));
+    // The panel row of channel row `row` that tap k reads (see packPanel).
     auto inputs = [&](LValue* row) {
+      LValue* phaseRow = b_.CreateAdd(b_.CreateMul(row, kb_.constant(stride_)), tapPhase);
       LValue* base = b_.CreateInBoundsGEP(
-          kb_.f32, buffer_, b_.CreateAdd(b_.CreateMul(row, kb_.constant(rowStride_)), tapColumn));
+          kb_.f32, buffer_,
+          b_.CreateAdd(b_.CreateMul(phaseRow, kb_.constant(rowStride_)), tapColumn));
       std::vector<LValue*> loaded;
       for (int v = 0; v < panelVectors_; ++v)
         loaded.push_back(b_.CreateAlignedLoad(
@@ -399,12 +477,13 @@ bool widthVectorBlocksOutside(const ir::Op& op) {
 
 int64_t widthVectorPanelFloats(const Schedule& schedule, const ir::Op& op) {
   const int64_t rows = op.groups > 1 ? schedule.channelTile : op.operands[0]->channels;
-  return rows * widthVectorRowStride(schedule, op);
+  return rows * op.stride * widthVectorRowStride(schedule, op);
 }
 
 int64_t widthVectorRowStride(const Schedule& schedule, const ir::Op& op) {
+  // A row holds one phase of the input: the panel's positions plus the halo's share.
   const int64_t span = int64_t{schedule.vectorsPerTile} * schedule.vectorWidth +
-                       (op.operands[1]->kernelWidth - 1) * op.dilation;
+                       (op.operands[1]->kernelWidth - 1) * op.dilation / op.stride;
   // Whole vectors, and an odd number of 64-byte lines so rows spread over the cache sets.
   int64_t stride = (span + schedule.vectorWidth - 1) / schedule.vectorWidth * schedule.vectorWidth;
   stride = (stride + 15) / 16 * 16;

@@ -30,7 +30,7 @@ StrategyCase strategyCase(std::mt19937& random, bool inNcw, bool outNcw, int thr
     outChannels = inChannels * pick(1, 3);
   }
   const int kernel = pick(1, 9), dilation = pick(1, 4);
-  const int stride = pick(0, 3) == 0 ? pick(2, 3) : 1;
+  const int stride = pick(0, 3) == 0 ? pick(2, 5) : 1;  // 5: the gathering copy
   const int effective = dilation * (kernel - 1) + 1;
   std::string padding;
   int maxPad = 0;
