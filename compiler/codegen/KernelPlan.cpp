@@ -56,7 +56,10 @@ Schedule chooseSchedule(const ir::Op& op, const TargetInfo& target) {
   if (op.kind != ir::OpKind::Conv1d) return schedule;
   const bool depthwise = op.groups > 1 && op.operands[1]->inChannelsPerGroup == 1;
   if (op.groups != 1 && !depthwise) return schedule;
-  if (op.operands[0]->layout == ir::Layout::NCW && op.result->layout == ir::Layout::NCW)
+  // Channels-innermost on both sides suits the channel-vectorized tile; as soon as one
+  // side is NCW, the width-vectorized one (gathering an NWC input as it copies the
+  // panel, scattering to an NWC output) is faster.
+  if (op.operands[0]->layout == ir::Layout::NCW || op.result->layout == ir::Layout::NCW)
     if (auto widthVector = widthVectorSchedule(op, target)) return *widthVector;
   const int64_t outChannels = op.result->channels;
   schedule.strategy = depthwise ? Strategy::DepthwiseVector : Strategy::DirectVector;

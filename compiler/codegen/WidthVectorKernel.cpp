@@ -35,6 +35,8 @@ class WidthVectorEmitter {
         depthwise_(op.groups > 1),
         multiplier_(op.result->channels / op.operands[0]->channels),
         stride_(op.stride),
+        inputNcw_(op.operands[0]->layout == ir::Layout::NCW),
+        outputNcw_(op.result->layout == ir::Layout::NCW),
         halo_((op.operands[1]->kernelWidth - 1) * op.dilation),
         rowStride_(widthVectorRowStride(schedule, op)),
         vectorType_(llvm::FixedVectorType::get(kb.f32, schedule.vectorWidth)) {}
@@ -84,7 +86,10 @@ class WidthVectorEmitter {
   const int64_t K_, I_;
   const bool depthwise_;
   const int64_t multiplier_;
-  const int64_t stride_, halo_, rowStride_;
+  const int64_t stride_;
+  // NWC sides are reached through gathers (the copy) and scatters (the stores).
+  const bool inputNcw_, outputNcw_;
+  const int64_t halo_, rowStride_;
   // Vectors in the panels being emitted: vectors_ for the bulk, 1 for the tail.
   int panelVectors_ = 0;
   bool inTail_ = false;  // emitting the one-vector panels after the whole ones
@@ -179,6 +184,17 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
   LValue* start = b_.CreateSub(b_.CreateMul(p0, kb_.constant(stride_)), kb_.scalars[kPadLeft]);
   const int64_t spanVectors = (span() + lanes_ - 1) / lanes_;
   LValue* sample = b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth));
+  // Channel c's position p is at row(c) + p·positionStride.
+  const int64_t positionStride = inputNcw_ ? 1 : x_.channels;
+  auto rowOf = [&](LValue* channel) {
+    return b_.CreateGEP(kb_.f32, kb_.buffers[0],
+                        b_.CreateAdd(sample, inputNcw_ ? b_.CreateMul(channel, inWidth) : channel));
+  };
+  auto elements = [&](LValue* positions) {
+    return positionStride == 1
+               ? positions
+               : b_.CreateMul(positions, b_.CreateVectorSplat(lanes_, kb_.constant(positionStride)));
+  };
   // Every position the copy reads lies inside the input: [start, start + s·entries).
   LValue* inside = b_.CreateAnd(
       b_.CreateICmpSGE(start, kb_.constant(0)),
@@ -190,8 +206,7 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
   // s vectors at start + s·lanes·v hold lanes entries of each of the s phases.
   auto copyRowsDeinterleaved = [&]() {
     kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
-      LValue* source = b_.CreateGEP(kb_.f32, kb_.buffers[0],
-                                    b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
+      LValue* source = rowOf(channelOf(i));
       LValue* firstRow = b_.CreateMul(b_.CreateMul(i, kb_.constant(stride_)),
                                       kb_.constant(rowStride_));
       kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
@@ -228,13 +243,12 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
     });
   };
   auto copyRows = [&](bool checked) {
-    if (!checked && stride_ > 1 && stride_ <= 4) {
+    if (!checked && inputNcw_ && stride_ > 1 && stride_ <= 4) {
       copyRowsDeinterleaved();
       return;
     }
     kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
-      LValue* source = b_.CreateGEP(kb_.f32, kb_.buffers[0],
-                                    b_.CreateAdd(sample, b_.CreateMul(channelOf(i), inWidth)));
+      LValue* source = rowOf(channelOf(i));
       kb_.loop(kb_.constant(0), kb_.constant(stride_), "phase", [&](LValue* j) {
         LValue* target = b_.CreateInBoundsGEP(
             kb_.f32, buffer_,
@@ -247,23 +261,23 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
           LValue* positions = b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), laneSteps);
           LValue* value;
           if (!checked) {
-            if (stride_ == 1)
+            if (stride_ == 1 && inputNcw_)
               value = b_.CreateAlignedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
                                            llvm::Align(4));
             else
-              value = b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, source, positions),
-                                            llvm::Align(4));
+              value = b_.CreateMaskedGather(
+                  vectorType_, b_.CreateGEP(kb_.f32, source, elements(positions)), llvm::Align(4));
           } else {
             auto [index, inRange] = kb_.mapPosition(op_.paddingMode, positions, inWidth);
             if (inRange) {
               // Lanes in the zero padding are masked off, so their addresses may lie
               // outside the row.
-              if (stride_ == 1)
+              if (stride_ == 1 && inputNcw_)
                 value = b_.CreateMaskedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
                                             llvm::Align(4), inRange, zeros());
               else
                 value = b_.CreateMaskedGather(vectorType_,
-                                              b_.CreateGEP(kb_.f32, source, positions),
+                                              b_.CreateGEP(kb_.f32, source, elements(positions)),
                                               llvm::Align(4), inRange, zeros());
             } else {
               // One reflection or wrap covers the positions the outputs need; lanes past
@@ -273,8 +287,8 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
               LValue* low = b_.CreateVectorSplat(lanes_, kb_.constant(0));
               index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
               index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
-              value = b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, source, index),
-                                            llvm::Align(4));
+              value = b_.CreateMaskedGather(
+                  vectorType_, b_.CreateGEP(kb_.f32, source, elements(index)), llvm::Align(4));
             }
           }
           b_.CreateAlignedStore(
@@ -306,7 +320,8 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
   // streams than the hardware prefetcher follows, so each (tap, channel) step of this
   // panel fetches a share of that channel's new lines; a burst of them at pack time
   // would overrun the miss buffers.
-  if (inTail_) return;  // tail panels are few and short
+  // Tail panels are few and short; an NWC input is one stream the hardware follows.
+  if (inTail_ || !inputNcw_) return;
   // With stride s the next panel starts s·panelWidth input positions further on.
   const int64_t newLines = (stride_ * panelWidth() + 15) / 16;
   const int64_t perTap = (newLines + K_ - 1) / K_;
@@ -330,7 +345,7 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
 // prefetched. Spread over the tile's (tap, channel) steps when there are enough of
 // them, else issued together after the stores.
 bool WidthVectorEmitter::spreadOutputPrefetch() const {
-  return !depthwise_ && !inTail_ && K_ * I_ >= rows_ * outputLines();
+  return !depthwise_ && !inTail_ && outputNcw_ && K_ * I_ >= rows_ * outputLines();
 }
 
 int64_t WidthVectorEmitter::outputLines() const { return (panelWidth() + 15) / 16; }
@@ -448,13 +463,26 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
       }
       LValue* row = kb_.address(kb_.buffers.back(), out, n_, co, p0);
       for (int v = 0; v < panelVectors_; ++v) {
+        if (!outputNcw_) {
+          // Positions are channels apart in NWC: a scatter, amortized over the tile's
+          // K·C FMAs per element.
+          LValue* offsets = b_.CreateMul(
+              b_.CreateAdd(kb_.laneIndices(lanes_),
+                           b_.CreateVectorSplat(lanes_, kb_.constant(int64_t{v} * lanes_))),
+              b_.CreateVectorSplat(lanes_, kb_.constant(y_.channels)));
+          LValue* all = llvm::ConstantInt::getTrue(
+              llvm::FixedVectorType::get(b_.getInt1Ty(), static_cast<unsigned>(lanes_)));
+          b_.CreateMaskedScatter(values[v], b_.CreateGEP(kb_.f32, row, offsets), llvm::Align(4),
+                                 mask ? mask : all);
+          continue;
+        }
         LValue* address = b_.CreateConstInBoundsGEP1_64(kb_.f32, row, int64_t{v} * lanes_);
         if (mask)
           b_.CreateMaskedStore(values[v], address, llvm::Align(4), mask);
         else
           b_.CreateAlignedStore(values[v], address, llvm::Align(4));
       }
-      if (!spreadOutputPrefetch() && !inTail_)
+      if (!spreadOutputPrefetch() && !inTail_ && outputNcw_)
         for (int64_t line = 0; line < outputLines(); ++line) prefetchOutput(co, line);
     };
     // The last block may hold fewer than rows_ channels.
