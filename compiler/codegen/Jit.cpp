@@ -142,7 +142,7 @@ std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads
   jit->jit_->getIRTransformLayer().setTransform(
       [builder](llvm::orc::ThreadSafeModule module,
                 const llvm::orc::MaterializationResponsibility&) mutable
-          -> llvm::Expected<llvm::orc::ThreadSafeModule> {
+      -> llvm::Expected<llvm::orc::ThreadSafeModule> {
         auto machine = builder.createTargetMachine();
         if (!machine) return machine.takeError();
         module.withModuleDo([&](llvm::Module& m) { optimizeModule(m, **machine); });

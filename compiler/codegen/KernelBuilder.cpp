@@ -28,10 +28,11 @@ void KernelBuilder::begin(const KernelCall& call) {
   for (size_t i = 0; i < call.buffers.size(); ++i)
     buffers.push_back(b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, bufferArray, i),
                                    "buf" + std::to_string(i)));
-  scratch = call.scratchFloats > 0
-                ? b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, bufferArray, call.buffers.size()),
-                               "scratch")
-                : nullptr;
+  scratch =
+      call.scratchFloats > 0
+          ? b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, bufferArray, call.buffers.size()),
+                         "scratch")
+          : nullptr;
   if (auto* load = llvm::dyn_cast_or_null<llvm::LoadInst>(scratch)) {
     // Promise the alignment the runtime gives, for aligned panel stores.
     load->setMetadata(llvm::LLVMContext::MD_align,

@@ -164,10 +164,10 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
       // With stride s the panel holds s de-interleaved rows per channel.
       const std::string row =
           op.stride == 1 ? "{}" : fmt::format("{{}}*{0} + (k*{1}) mod {0}", op.stride, op.dilation);
-      const std::string column = op.stride == 1
-                                     ? fmt::format("v*{} + k*{}", s.vectorWidth, op.dilation)
-                                     : fmt::format("v*{} + (k*{}) div {}", s.vectorWidth,
-                                                   op.dilation, op.stride);
+      const std::string column =
+          op.stride == 1
+              ? fmt::format("v*{} + k*{}", s.vectorWidth, op.dilation)
+              : fmt::format("v*{} + (k*{}) div {}", s.vectorWidth, op.dilation, op.stride);
       if (depthwise)
         out += fmt::format(
             "          acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * panel[{}][{} ...]  (input "

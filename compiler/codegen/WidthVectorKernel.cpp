@@ -191,24 +191,23 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
                         b_.CreateAdd(sample, inputNcw_ ? b_.CreateMul(channel, inWidth) : channel));
   };
   auto elements = [&](LValue* positions) {
-    return positionStride == 1
-               ? positions
-               : b_.CreateMul(positions, b_.CreateVectorSplat(lanes_, kb_.constant(positionStride)));
+    return positionStride == 1 ? positions
+                               : b_.CreateMul(positions, b_.CreateVectorSplat(
+                                                             lanes_, kb_.constant(positionStride)));
   };
   // Every position the copy reads lies inside the input: [start, start + s·entries).
   LValue* inside = b_.CreateAnd(
       b_.CreateICmpSGE(start, kb_.constant(0)),
-      b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(stride_ * spanVectors * lanes_)),
-                       inWidth));
-  LValue* laneSteps = b_.CreateMul(kb_.laneIndices(lanes_),
-                                   b_.CreateVectorSplat(lanes_, kb_.constant(stride_)));
+      b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(stride_ * spanVectors * lanes_)), inWidth));
+  LValue* laneSteps =
+      b_.CreateMul(kb_.laneIndices(lanes_), b_.CreateVectorSplat(lanes_, kb_.constant(stride_)));
   // Inside the input, small strides de-interleave with plain loads and shuffles: the
   // s vectors at start + s·lanes·v hold lanes entries of each of the s phases.
   auto copyRowsDeinterleaved = [&]() {
     kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](LValue* i) {
       LValue* source = rowOf(channelOf(i));
-      LValue* firstRow = b_.CreateMul(b_.CreateMul(i, kb_.constant(stride_)),
-                                      kb_.constant(rowStride_));
+      LValue* firstRow =
+          b_.CreateMul(b_.CreateMul(i, kb_.constant(stride_)), kb_.constant(rowStride_));
       kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
         LValue* block = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(stride_ * lanes_)));
         std::vector<LValue*> parts;
@@ -256,8 +255,8 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
                          kb_.constant(rowStride_)));
         kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](LValue* v) {
           // Input position of lane 0; lane l reads first + l·stride.
-          LValue* first = b_.CreateAdd(
-              b_.CreateAdd(start, j), b_.CreateMul(v, kb_.constant(stride_ * lanes_)));
+          LValue* first =
+              b_.CreateAdd(b_.CreateAdd(start, j), b_.CreateMul(v, kb_.constant(stride_ * lanes_)));
           LValue* positions = b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), laneSteps);
           LValue* value;
           if (!checked) {
@@ -282,8 +281,7 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
             } else {
               // One reflection or wrap covers the positions the outputs need; lanes past
               // them (whose results are never stored) are clamped into the row.
-              LValue* last =
-                  b_.CreateVectorSplat(lanes_, b_.CreateSub(inWidth, kb_.constant(1)));
+              LValue* last = b_.CreateVectorSplat(lanes_, b_.CreateSub(inWidth, kb_.constant(1)));
               LValue* low = b_.CreateVectorSplat(lanes_, kb_.constant(0));
               index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
               index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
@@ -292,8 +290,7 @@ void WidthVectorEmitter::packPanel(LValue* p0, int64_t rows,
             }
           }
           b_.CreateAlignedStore(
-              value,
-              b_.CreateInBoundsGEP(kb_.f32, target, b_.CreateMul(v, kb_.constant(lanes_))),
+              value, b_.CreateInBoundsGEP(kb_.f32, target, b_.CreateMul(v, kb_.constant(lanes_))),
               llvm::Align(4));
         });
       });
@@ -326,9 +323,9 @@ void WidthVectorEmitter::prefetchNextPanel(LValue* channel, LValue* k) {
   const int64_t newLines = (stride_ * panelWidth() + 15) / 16;
   const int64_t perTap = (newLines + K_ - 1) / K_;
   LValue* inWidth = kb_.scalars[kInputWidth];
-  LValue* loaded = b_.CreateAdd(
-      b_.CreateSub(b_.CreateMul(p0_, kb_.constant(stride_)), kb_.scalars[kPadLeft]),
-      kb_.constant(stride_ * ((span() + lanes_ - 1) / lanes_ * lanes_)));
+  LValue* loaded =
+      b_.CreateAdd(b_.CreateSub(b_.CreateMul(p0_, kb_.constant(stride_)), kb_.scalars[kPadLeft]),
+                   kb_.constant(stride_ * ((span() + lanes_ - 1) / lanes_ * lanes_)));
   LValue* row = b_.CreateAdd(b_.CreateMul(n_, b_.CreateMul(kb_.constant(x_.channels), inWidth)),
                              b_.CreateMul(channel, inWidth));
   for (int64_t t = 0; t < perTap; ++t) {

@@ -1,7 +1,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -45,6 +47,18 @@ struct Model::Impl {
   std::string at(SourceLocation location) const {
     return fmt::format("{}:{}:{}", compiled.source->name(), location.line, location.column);
   }
+
+  // What a run at one set of symbol values needs beyond the data: computed once per
+  // distinct set, so repeated calls at one size skip the shape arithmetic and checks.
+  struct SizedPlan {
+    SymbolBindings symbols;
+    std::vector<std::vector<int64_t>> resultShapes;                   // per op, in storage layout
+    std::vector<std::array<int64_t, codegen::kScalarCount>> scalars;  // per kernel call
+  };
+  mutable std::optional<SizedPlan> lastPlan;  // guarded by runMutex
+  // The plan for `symbols` (checking the run-time conditions when it is new); the
+  // caller holds runMutex.
+  const SizedPlan& planFor(const SymbolBindings& symbols) const;
 
   SymbolBindings bindSymbols(const std::map<std::string, TensorView>& given) const;
   void checkRuntimeConditions(const SymbolBindings& symbols) const;
@@ -251,6 +265,28 @@ std::vector<int64_t> Model::Impl::storageShape(const ir::Value& v,
   return shape;
 }
 
+const Model::Impl::SizedPlan& Model::Impl::planFor(const SymbolBindings& symbols) const {
+  if (lastPlan && lastPlan->symbols == symbols) return *lastPlan;
+  lastPlan.reset();  // if a check below throws, no stale plan survives
+  checkRuntimeConditions(symbols);
+  SizedPlan plan;
+  plan.symbols = symbols;
+  for (const auto& op : graph().ops)
+    plan.resultShapes.push_back(storageShape(*op->result, symbols));
+  for (const codegen::KernelCall& call : calls) {
+    std::array<int64_t, codegen::kScalarCount> scalars{};
+    const int64_t outputWidth = evaluate(call.outputWidth, symbols, "a width");
+    scalars[codegen::kBatchEnd] = evaluate(call.batch, symbols, "a batch size");
+    scalars[codegen::kInputWidth] = evaluate(call.inputWidth, symbols, "a width");
+    scalars[codegen::kOutputWidth] = outputWidth;
+    scalars[codegen::kPadLeft] = evaluate(call.padLeft, symbols, "a padding");
+    scalars[codegen::kWidthEnd] = outputWidth;
+    plan.scalars.push_back(scalars);
+  }
+  lastPlan = std::move(plan);
+  return *lastPlan;
+}
+
 void Model::runInto(const std::map<std::string, TensorView>& inputs,
                     const std::map<std::string, MutableTensorView>& outputs, int threads) const {
   const Impl& impl = *impl_;
@@ -259,22 +295,22 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
   if (!unbound.empty())
     throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
   SymbolBindings symbols = impl.bindSymbols(inputs);
-  impl.checkRuntimeConditions(symbols);
   for (const auto& [name, view] : outputs)
     if (std::none_of(graph.outputs.begin(), graph.outputs.end(),
                      [&](const ir::Output& o) { return o.name == name; }))
       throw usageError(fmt::format("model '{}' has no output named '{}'", graph.name, name));
 
   std::lock_guard<std::mutex> lock(impl.runMutex);
+  const Impl::SizedPlan& plan = impl.planFor(symbols);
   // Storage for every value: user inputs in place, outputs in the caller's buffers,
   // temporaries in scratch kept between runs.
   std::map<const ir::Value*, float*> storage;
   for (const ir::Value* input : graph.inputs)
     storage[input] = const_cast<float*>(inputs.at(input->name).data);
   size_t scratchUsed = 0;
-  for (const auto& op : graph.ops) {
-    const ir::Value* v = op->result;
-    std::vector<int64_t> shape = impl.storageShape(*v, symbols);
+  for (size_t j = 0; j < graph.ops.size(); ++j) {
+    const ir::Value* v = graph.ops[j]->result;
+    const std::vector<int64_t>& shape = plan.resultShapes[j];
     auto output = std::find_if(graph.outputs.begin(), graph.outputs.end(),
                                [&](const ir::Output& o) { return o.value == v; });
     if (output != graph.outputs.end()) {
@@ -306,14 +342,10 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
                             ? const_cast<float*>(packed->second.data())
                             : storage.at(call.buffers[b]));
     }
-    const int64_t batch = impl.evaluate(call.batch, symbols, "a batch size");
-    const int64_t outputWidth = impl.evaluate(call.outputWidth, symbols, "a width");
-    int64_t scalars[codegen::kScalarCount] = {};
-    scalars[codegen::kBatchEnd] = batch;
-    scalars[codegen::kInputWidth] = impl.evaluate(call.inputWidth, symbols, "a width");
-    scalars[codegen::kOutputWidth] = outputWidth;
-    scalars[codegen::kPadLeft] = impl.evaluate(call.padLeft, symbols, "a padding");
-    scalars[codegen::kWidthEnd] = outputWidth;
+    int64_t scalars[codegen::kScalarCount];
+    std::copy(plan.scalars[i].begin(), plan.scalars[i].end(), scalars);
+    const int64_t batch = scalars[codegen::kBatchEnd];
+    const int64_t outputWidth = scalars[codegen::kOutputWidth];
     // Work items are (sample, width chunk) pairs: whole samples when the batch alone
     // keeps every thread busy, otherwise each sample's width split in chunks. Samples
     // and positions are independent, so results do not depend on the split.

@@ -166,3 +166,43 @@ model block {
   }
   requireAgreement(one, "threads");
 }
+
+TEST_CASE("a model run at changing sizes matches a fresh model at each size",
+          "[correctness][symbolic]") {
+  // The runtime keeps the shapes and kernel scalars of the last size it ran at; every
+  // change of size must replace them.
+  const std::string source = R"(
+model block {
+  input x : f32[N, 6, L] layout NCW
+  param w : f32[8, 6, 5] layout OIW
+  param w2 : f32[8, 8, 3] layout OIW
+  h = relu(conv1d(x, w, padding=same))
+  y = conv1d(h, w2, stride=2, padding=causal)
+  output y
+})";
+  std::mt19937 random(11);
+  cnv::Tensor w = cnv::test::randomTensor({8, 6, 5}, random);
+  cnv::Tensor w2 = cnv::test::randomTensor({8, 8, 3}, random);
+  auto compiled = [&] {
+    cnv::Model model = cnv::Model::fromSource(source, "block.cnv");
+    model.setParam("w", w.view());
+    model.setParam("w2", w2.view());
+    return model;
+  };
+  cnv::Model reused = compiled();
+  for (auto [batch, width] : std::vector<std::pair<int64_t, int64_t>>{
+           {2, 40}, {3, 97}, {2, 40}, {1, 5}, {3, 97}, {2, 41}}) {
+    cnv::Tensor x = cnv::test::randomTensor({batch, 6, width}, random);
+    auto got = reused.run({{"x", x.view()}});
+    auto expected = compiled().run({{"x", x.view()}});
+    const cnv::Tensor& a = got.at("y");
+    const cnv::Tensor& b = expected.at("y");
+    INFO("N=" << batch << " L=" << width);
+    REQUIRE(a.shape() == b.shape());
+    REQUIRE(std::equal(a.data(), a.data() + a.size(), b.data()));
+  }
+  // A size that fails a run-time check must not leave a plan behind that skips it.
+  cnv::Tensor tiny = cnv::test::randomTensor({1, 6, 0}, random);
+  REQUIRE_THROWS(reused.run({{"x", tiny.view()}}));
+  REQUIRE_THROWS(reused.run({{"x", tiny.view()}}));
+}
