@@ -16,11 +16,9 @@
 #include "compiler/Compiler.h"
 #include "compiler/codegen/Jit.h"
 #include "compiler/codegen/Kernels.h"
+#include "compiler/driver/OnednnComparison.h"
 #include "compiler/frontend/Parser.h"
 #include "fma_peak.h"
-#ifdef CNV_HAVE_ONEDNN
-#include "OnednnBaseline.h"
-#endif
 
 namespace {
 
@@ -200,93 +198,6 @@ struct BenchOptions {
   double seconds = 1.0;
 };
 
-// The same model's conv layers run by oneDNN (bench/OnednnBaseline.h), and cnv's speed
-// relative to it. Elementwise ops that cnv could not fuse into a conv are not timed on
-// oneDNN's side, so the ratio then flatters oneDNN.
-void printOnednnComparison(const CommonOptions& common, const std::map<std::string, int64_t>& dims,
-                           int threads, double seconds, double cnvMs) {
-#ifdef CNV_HAVE_ONEDNN
-  cnv::CompiledIr compiled = cnv::compileToIr(cnv::readSourceFile(common.file), common.model);
-  auto value = [&](const cnv::ir::SymExpr& e) {
-    auto v = e.evaluate(dims);
-    if (!v) throw cnv::usageError("bench: every symbolic dim needs a value (--dim)");
-    return *v;
-  };
-  std::vector<cnv::bench::OnednnConv> layers;
-  int unfused = 0;
-  for (const auto& op : compiled.graph->ops) {
-    if (op->kind != cnv::ir::OpKind::Conv1d) {
-      ++unfused;
-      continue;
-    }
-    const cnv::ir::Value& x = *op->operands[0];
-    const cnv::ir::Value& w = *op->operands[1];
-    if (op->paddingMode != cnv::ir::PaddingMode::Zeros) {
-      std::cout << "oneDNN: no comparison (it pads with zeros only)\n";
-      return;
-    }
-    cnv::bench::OnednnConv conv;
-    conv.batch = value(op->result->batch);
-    conv.in = x.channels;
-    conv.out = op->result->channels;
-    conv.width = value(x.width);
-    conv.kernel = w.kernelWidth;
-    conv.stride = op->stride;
-    conv.dilation = op->dilation;
-    conv.groups = op->groups;
-    conv.padLeft = value(op->padLeft);
-    conv.padRight = value(op->padRight);
-    conv.bias = op->hasBias;
-    using PostOp = cnv::bench::OnednnConv::PostOp;
-    for (const cnv::ir::EpilogueStep& step : op->epilogue) {
-      switch (step.kind) {
-        case cnv::ir::OpKind::Add:
-          conv.postOps.push_back({PostOp::Sum});
-          break;
-        case cnv::ir::OpKind::Relu:
-          conv.postOps.push_back({PostOp::Relu});
-          break;
-        case cnv::ir::OpKind::Relu6:
-          conv.postOps.push_back({PostOp::Relu6});
-          break;
-        case cnv::ir::OpKind::LeakyRelu:
-          conv.postOps.push_back({PostOp::LeakyRelu, step.alpha});
-          break;
-        case cnv::ir::OpKind::Sigmoid:
-          conv.postOps.push_back({PostOp::Sigmoid});
-          break;
-        case cnv::ir::OpKind::Tanh:
-          conv.postOps.push_back({PostOp::Tanh});
-          break;
-        default:
-          break;
-      }
-    }
-    layers.push_back(conv);
-  }
-  if (layers.empty()) {
-    std::cout << "oneDNN: no comparison (the model has no conv)\n";
-    return;
-  }
-  try {
-    cnv::bench::OnednnTiming onednn = cnv::bench::timeOnednn(layers, threads, seconds);
-    const double onednnMs = onednn.bestSeconds * 1e3;
-    std::cout << fmt::format(
-        "oneDNN: {:.4f} ms for the same {} conv{} (reorders excluded; {}{}), cnv/oneDNN speed: "
-        "{:.2f}x\n",
-        onednnMs, layers.size(), layers.size() == 1 ? "" : "s", onednn.implementations,
-        unfused ? fmt::format("; {} elementwise op{} not timed", unfused, unfused == 1 ? "" : "s")
-                : "",
-        onednnMs / cnvMs);
-  } catch (const std::runtime_error& e) {
-    std::cout << "oneDNN: no comparison (" << e.what() << ")\n";
-  }
-#else
-  (void)common, (void)dims, (void)threads, (void)seconds, (void)cnvMs;
-  std::cout << "oneDNN: not built in (libdnnl-dev was not found)\n";
-#endif
-}
-
 int bench(const CommonOptions& common, const BenchOptions& options) {
   auto dimTexts = parsePairs(options.dims, "--dim");
   std::map<std::string, int64_t> dims;
@@ -358,7 +269,8 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
   std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best,
                            gflops, 100.0 * gflops / peak);
-  printOnednnComparison(common, dims, threads, options.seconds, best);
+  cnv::driver::printOnednnComparison(common.file, common.model, dims, threads, options.seconds,
+                                     best);
   return 0;
 }
 
