@@ -52,11 +52,12 @@ enum class Strategy {
   // DirectVector's loops for groups with one input channel each (depthwise, with any
   // channel multiplier): each lane loads its own input channel instead of a broadcast.
   DepthwiseVector,
-  // Width-innermost register tiles for NCW input and output at stride 1: channelTile
-  // output channels × vectorsPerTile vectors of consecutive output positions. Each
-  // tap and input channel loads vectorsPerTile input vectors (contiguous in NCW) and
-  // broadcasts channelTile weights against them; stores are contiguous rows. groups = 1
-  // or depthwise.
+  // Width-innermost register tiles, for convs with an NCW input or output (any stride):
+  // channelTile output channels × vectorsPerTile vectors of consecutive output
+  // positions. Each panel's input is first copied (padding applied, strides
+  // de-interleaved, NWC gathered) into a scratch buffer; then each tap and input
+  // channel loads vectorsPerTile vectors from it and broadcasts channelTile weights
+  // against them. groups = 1 or depthwise.
   WidthVector,
 };
 
