@@ -13,6 +13,7 @@
 
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "cnv/Error.h"
 
@@ -36,20 +37,34 @@ T unwrap(llvm::Expected<T> value, const char* what) {
   return std::move(*value);
 }
 
-// The CPUs a model can be compiled for besides the host's own, each with a feature
-// the host must have to run its code.
+// The CPUs a model can be compiled for besides the host's own, with the features the
+// host must have to run their code (the x86-64 micro-architecture levels).
 struct CpuChoice {
   const char* name;
-  const char* hostFeature;
+  std::vector<const char*> hostFeatures;
   const char* what;
 };
-constexpr CpuChoice kCpuChoices[] = {
-    {"x86-64", "sse2", "SSE2, 4-float vectors"},
-    {"x86-64-v2", "sse4.2", "SSE4.2, 4-float vectors"},
-    {"x86-64-v3", "avx2", "AVX2, 8-float vectors"},
-    {"haswell", "avx2", "AVX2, 8-float vectors"},
-    {"x86-64-v4", "avx512f", "AVX-512, 16-float vectors"},
-};
+const std::vector<CpuChoice>& cpuChoices() {
+  static const std::vector<const char*> v2 = {"cx16",   "popcnt", "sse3",
+                                              "sse4.1", "sse4.2", "ssse3"};
+  static const std::vector<const char*> v3 = {"avx",  "avx2", "bmi",   "bmi2",
+                                              "f16c", "fma",  "lzcnt", "movbe"};
+  static const std::vector<const char*> v4 = {"avx512f", "avx512bw", "avx512cd", "avx512dq",
+                                              "avx512vl"};
+  auto join = [](std::initializer_list<std::vector<const char*>> parts) {
+    std::vector<const char*> all;
+    for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+    return all;
+  };
+  static const std::vector<CpuChoice> choices = {
+      {"x86-64", {"sse2"}, "SSE2, 4-float vectors"},
+      {"x86-64-v2", join({v2}), "SSE4.2, 4-float vectors"},
+      {"x86-64-v3", join({v2, v3}), "AVX2, 8-float vectors"},
+      {"haswell", join({v2, v3}), "AVX2, 8-float vectors"},
+      {"x86-64-v4", join({v2, v3, v4}), "AVX-512, 16-float vectors"},
+  };
+  return choices;
+}
 
 llvm::orc::JITTargetMachineBuilder targetBuilder(const std::string& cpu) {
   initializeLlvm();
@@ -58,15 +73,17 @@ llvm::orc::JITTargetMachineBuilder targetBuilder(const std::string& cpu) {
   if (cpu.empty() || cpu == "host") return builder;
   const CpuChoice* choice = nullptr;
   std::string names;
-  for (const CpuChoice& c : kCpuChoices) {
+  for (const CpuChoice& c : cpuChoices()) {
     if (cpu == c.name) choice = &c;
     names += std::string(names.empty() ? "" : ", ") + c.name + " (" + c.what + ")";
   }
-  if (!choice || !builder.getTargetTriple().isX86())
-    throw usageError("unknown target CPU '" + cpu + "': the choices are host, " + names);
-  if (!llvm::sys::getHostCPUFeatures().lookup(choice->hostFeature))
-    throw usageError("this machine cannot run code for '" + cpu + "': it lacks " +
-                     choice->hostFeature);
+  if (!choice) throw usageError("unknown target CPU '" + cpu + "': the choices are host, " + names);
+  if (!builder.getTargetTriple().isX86())
+    throw usageError("target CPU '" + cpu + "' is an x86 level; this machine is not x86");
+  const llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  for (const char* feature : choice->hostFeatures)
+    if (!host.lookup(feature))
+      throw usageError("this machine cannot run code for '" + cpu + "': it lacks " + feature);
   // The named CPU's features alone, not the host's.
   builder.setCPU(cpu);
   builder.getFeatures() = llvm::SubtargetFeatures();

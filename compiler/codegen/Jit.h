@@ -1,5 +1,5 @@
-// The JIT: compiles LLVM modules for the host CPU with ORC's LLJIT and hands out the
-// addresses of their functions. One Jit owns the code of one compiled model. Each
+// The JIT: compiles LLVM modules for the host CPU (or a narrower x86 level) with ORC's LLJIT and
+// hands out the addresses of their functions. One Jit owns the code of one compiled model. Each
 // kernel comes in a module of its own, and the modules are optimized and compiled on
 // a pool of threads (one per core, up to the module count) when first looked up.
 #pragma once

@@ -34,7 +34,7 @@ void KernelBuilder::begin(const KernelCall& call) {
                          "scratch")
           : nullptr;
   if (auto* load = llvm::dyn_cast_or_null<llvm::LoadInst>(scratch)) {
-    // Promise the alignment the runtime gives, for aligned panel stores.
+    // The runtime gives 64-byte aligned scratch; telling LLVM lets it rely on that.
     load->setMetadata(llvm::LLVMContext::MD_align,
                       llvm::MDNode::get(context_, {llvm::ConstantAsMetadata::get(b.getInt64(64))}));
   }

@@ -33,7 +33,7 @@ std::optional<Schedule> widthVectorSchedule(const ir::Op& op, const TargetInfo& 
   int64_t bestWaste = 0;
   // Few input channels (first layers): 8 rows × 3 vectors; 4 × 6 there ran at 70 or
   // 90 GFLOP/s from one process to the next, 8 × 3 at a steady 93.
-  const bool fewInputs = op.groups == 1 && op.operands[1]->inChannelsPerGroup <= 4;
+  const bool fewInputs = op.groups == 1 && widthVectorBlocksOutside(op);
   const std::vector<int> preference = fewInputs
                                           ? std::vector<int>{8, 4, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1}
                                           : std::vector<int>{4, 8, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1};
@@ -146,9 +146,10 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
       const std::string copy =
           op.stride == 1
               ? fmt::format(
-                    "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer, {} padding "
+                    "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding "
                     "applied",
                     depthwise ? "channels of block co0" : "all channels", panel + halo,
+                    op.operands[0]->layout == ir::Layout::NWC ? " (gathered from NWC)" : "",
                     ir::name(op.paddingMode))
               : fmt::format(
                     "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "
@@ -179,7 +180,10 @@ std::string printSchedules(const std::vector<KernelCall>& calls) {
             "          for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][ci][r]) * "
             "panel[{}][{} ...]\n",
             w.inChannelsPerGroup, s.channelTile, fmt::format(fmt::runtime(row), "ci"), column);
-      out += "        epilogue on vectors, contiguous row stores (masked in the tail)\n";
+      out += op.result->layout == ir::Layout::NCW
+                 ? "        epilogue on vectors, contiguous row stores (masked in the tail)\n"
+                 : "        epilogue on vectors, scattered into the NWC output (masked in the "
+                   "tail)\n";
       continue;
     }
     out += fmt::format("    for co0 in [0, {}) step {}: {} vectors of <{} x float>\n", y.channels,

@@ -1,17 +1,18 @@
-// The WidthVector strategy: width-innermost register tiles for convs whose input and
-// output are both NCW (PyTorch's layout), as LIBXSMM's 1-D convolutions are built.
-// (Strided convs copy each input channel as `stride` de-interleaved rows; see
-// packPanel.) A tile is channelTile (R) output channels × vectorsPerTile (V) vectors of
+// The WidthVector strategy: width-innermost register tiles, as LIBXSMM's 1-D
+// convolutions are built, for convs whose input or output is NCW (PyTorch's layout).
+// A tile is channelTile (R) output channels × vectorsPerTile (V) vectors of
 // consecutive output positions; weights are packed [O/R][K][I][R], zero-filled past O.
 //
 // Per sample, the call's output positions go in panels of V vectors. Each panel first
-// copies the input span it reads (V·lanes + (K−1)·dilation positions of every input
-// channel, padding applied: zeros, or the mapped positions) into a per-thread scratch buffer whose
-// rows are spaced to avoid cache-set conflicts; NCW rows a power-of-two width apart
+// copies the input it reads (per input channel, V·lanes·stride + (K−1)·dilation
+// positions; padding applied: zeros, or the mapped positions; a stride de-interleaved
+// into one row per phase; an NWC input gathered) into a per-thread scratch buffer
+// whose rows are spaced to avoid cache-set conflicts; rows a power-of-two width apart
 // would otherwise share a handful of L1 sets. The tiles then run unchecked from that
 // buffer: for each tap k and input channel ci, V vector loads and R weight broadcasts
-// feed R·V FMAs. Stores are contiguous rows, masked past the end of the call's range.
-// Depthwise convs copy only the R input channels of each block of output channels.
+// feed R·V FMAs. Stores are contiguous rows (scatters into an NWC output), masked past
+// the end of the call's range. Depthwise convs copy only the R input channels of each
+// block of output channels.
 #include <llvm/IR/Intrinsics.h>
 
 #include "compiler/codegen/KernelBuilder.h"

@@ -267,8 +267,7 @@ std::vector<int64_t> Model::Impl::storageShape(const ir::Value& v,
 
 const Model::Impl::SizedPlan& Model::Impl::planFor(const SymbolBindings& symbols) const {
   if (lastPlan && lastPlan->symbols == symbols) return *lastPlan;
-  lastPlan.reset();  // if a check below throws, no stale plan survives
-  checkRuntimeConditions(symbols);
+  checkRuntimeConditions(symbols);  // throws before anything is kept
   SizedPlan plan;
   plan.symbols = symbols;
   for (const auto& op : graph().ops)
@@ -365,12 +364,11 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
     }
     const int64_t chunks = batch >= parts ? 1 : (parts + batch - 1) / batch;
     const int64_t items = batch * chunks;
-    // Chunks start at multiples of the kernel's tile width, so only a sample's last
-    // chunk can end in a partial tile.
+    // Whole tiles of the kernel, dealt out evenly: only a sample's last chunk can end
+    // in a partial tile, and no chunk is empty unless there are fewer tiles than chunks.
+    const int64_t tiles = (outputWidth + call.widthGranule - 1) / call.widthGranule;
     auto chunkStart = [&](int64_t chunk) {
-      if (chunk >= chunks) return outputWidth;
-      const int64_t even = outputWidth * chunk / chunks;
-      return even / call.widthGranule * call.widthGranule;
+      return std::min(outputWidth, call.widthGranule * (tiles * chunk / chunks));
     };
     impl.pool->run(parts, [&](int part) {
       std::vector<float*> partBuffers = buffers;

@@ -1,7 +1,7 @@
 // Each kernel strategy at sizes that reach its fast paths: widths long enough for
 // whole register tiles and unchecked interiors, channel counts that leave partial
 // channel blocks, residual operands in either layout, and thread splits that cut a
-// sample's width at arbitrary positions. (test_correctness.cpp covers every attribute
+// sample's width across threads. (test_correctness.cpp covers every attribute
 // on small shapes.) Layout pairs pick the strategy: NWC → NWC is DirectVector or
 // DepthwiseVector, any pair with an NCW side WidthVector.
 #include <fmt/format.h>
