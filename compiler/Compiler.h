@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "compiler/codegen/Kernels.h"
 #include "compiler/frontend/Diagnostics.h"
 #include "compiler/ir/Ir.h"
 #include "compiler/passes/Passes.h"
@@ -32,8 +33,9 @@ std::string formatSignature(const ir::Graph& graph);
 std::vector<std::string> activationDims(const ir::Value& value, ir::Layout layout);
 
 // What the compiler did: kernels with their FLOPs, fusions, folded layout changes,
-// weight packing and the transposes that remain (and why).
-std::string formatReport(const ir::Graph& graph);
+// weight packing (per the kernels' schedules, `calls`) and the transposes that remain
+// (and why).
+std::string formatReport(const ir::Graph& graph, const std::vector<codegen::KernelCall>& calls);
 
 // A param's dims in its declared order.
 std::vector<int64_t> paramShape(const ir::Value& value);

@@ -16,7 +16,7 @@ std::string factor(const ir::SymExpr& e) {
 
 }  // namespace
 
-std::string formatReport(const ir::Graph& graph) {
+std::string formatReport(const ir::Graph& graph, const std::vector<codegen::KernelCall>& calls) {
   std::string kernels, fusions, folded, materialized;
   int fusionCount = 0, foldedCount = 0, materializedCount = 0;
   for (const auto& op : graph.ops) {
@@ -55,11 +55,14 @@ std::string formatReport(const ir::Graph& graph) {
     }
   }
   std::string weights;
-  for (const ir::Value* p : graph.params)
-    if (p->kind == ir::ValueKind::Weight)
-      weights += fmt::format("  {} ({}): packed once at bind time to [O][I/groups][K]{}\n", p->name,
-                             ir::name(p->weightLayout),
+  for (const codegen::KernelCall& call : calls)
+    for (size_t i = 0; i < call.buffers.size(); ++i) {
+      const ir::Value* p = call.buffers[i];
+      if (p->kind != ir::ValueKind::Weight || !codegen::isPackedOperand(call, i)) continue;
+      weights += fmt::format("  {} ({}): packed once at bind time to {} for {}{}\n", p->name,
+                             ir::name(p->weightLayout), codegen::packedLayout(call, i), call.symbol,
                              p->weightLayout == ir::WeightLayout::WIO ? " (transpose folded)" : "");
+    }
   std::string out = fmt::format("report for model {}\n", graph.name);
   out += fmt::format("kernels: {}\n{}", graph.ops.size(), kernels);
   out += fmt::format("fusions: {}\n{}", fusionCount, fusions);

@@ -215,6 +215,13 @@ bool isPackedOperand(const KernelCall& call, size_t index) {
   return index == 1 || (index == 2 && call.op->hasBias);
 }
 
+std::string packedLayout(const KernelCall& call, size_t index) {
+  const ir::Value& param = *call.op->operands[index];
+  if (call.schedule.strategy == Strategy::Scalar) return "[O][I/groups][K]";
+  const int64_t block = call.schedule.channelBlock();
+  return fmt::format("[O/{0}][K][{1}][{0}]", block, param.inChannelsPerGroup == 1 ? "1" : "I");
+}
+
 // Scalar kernels read weights as [O][I/groups][K] (PyTorch's order) and biases as they
 // are; the vector strategies read weights as [O/B][K][I][B] and biases as [O rounded up
 // to B], B = Schedule::channelBlock() (a vector block of channels, or WidthVector's

@@ -111,5 +111,7 @@ std::unique_ptr<llvm::Module> emitKernels(const ir::Graph& graph,
 // repacking: `user` holds the param in its declared layout.
 bool isPackedOperand(const KernelCall& call, size_t index);
 std::vector<float> packOperand(const KernelCall& call, size_t index, const float* user);
+// The packed layout of weight operand `index`, as text ("[O/4][K][I][4]").
+std::string packedLayout(const KernelCall& call, size_t index);
 
 }  // namespace cnv::codegen

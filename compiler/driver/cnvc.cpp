@@ -119,7 +119,12 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
   }
   cnv::CompiledIr compiled =
       cnv::compileToIr(cnv::readSourceFile(common.file), common.model, pipeline);
-  if (options.report) std::cout << cnv::formatReport(*compiled.graph);
+  if (options.report) {
+    auto machine = cnv::codegen::createTargetMachine(common.cpu);
+    std::cout << cnv::formatReport(
+        *compiled.graph,
+        cnv::codegen::scheduleKernels(*compiled.graph, cnv::codegen::targetInfo(*machine)));
+  }
   bool onlyDiagnostics = !options.dumpAfter.empty() || options.report;
   std::string emit = options.emit.empty() && !onlyDiagnostics ? "ir" : options.emit;
   if (emit.empty()) return 0;
