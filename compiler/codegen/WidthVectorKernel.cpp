@@ -64,9 +64,18 @@ class WidthVectorEmitter {
   }
   void storeTile(LValue* p0);
 
-  // Positions [w0, w0 + lanes) of channel c of activation v, under `mask` if any.
+  // Positions [w0, w0 + lanes) of channel c of activation v, under `mask` if any:
+  // contiguous in NCW, gathered (scattered) through nwcPositionPointers in NWC.
   LValue* loadPositions(const ir::Value& v, LValue* base, LValue* width, LValue* c, LValue* w0,
                         LValue* mask);
+  void storePositions(LValue* value, const ir::Value& v, LValue* base, LValue* width, LValue* c,
+                      LValue* w0, LValue* mask);
+  LValue* nwcPositionPointers(const ir::Value& v, LValue* base, LValue* width, LValue* c,
+                              LValue* w0);
+  LValue* allLanes() {
+    return llvm::ConstantInt::getTrue(
+        llvm::FixedVectorType::get(b_.getInt1Ty(), static_cast<unsigned>(lanes_)));
+  }
   LValue* lanePositions(LValue* first) {
     return b_.CreateAdd(b_.CreateVectorSplat(lanes_, first), kb_.laneIndices(lanes_));
   }
@@ -411,25 +420,44 @@ void WidthVectorEmitter::computeTile(LValue* /*p0*/) {
   });
 }
 
-LValue* WidthVectorEmitter::loadPositions(const ir::Value& v, LValue* base, LValue* width,
-                                          LValue* c, LValue* w0, LValue* mask) {
+LValue* WidthVectorEmitter::nwcPositionPointers(const ir::Value& v, LValue* base, LValue* width,
+                                                LValue* c, LValue* w0) {
   Strides s = kb_.strides(v, width);
-  if (v.layout == ir::Layout::NCW) {
-    LValue* address = kb_.address(base, s, n_, c, w0);
-    if (!mask) return b_.CreateAlignedLoad(vectorType_, address, llvm::Align(4));
-    return b_.CreateMaskedLoad(vectorType_, address, llvm::Align(4), mask, zeros());
-  }
-  if (!mask) mask = llvm::ConstantInt::getTrue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_));
   LValue* offsets =
       b_.CreateAdd(b_.CreateVectorSplat(lanes_, b_.CreateAdd(b_.CreateMul(n_, s.batch), c)),
                    b_.CreateMul(lanePositions(w0), b_.CreateVectorSplat(lanes_, s.width)));
-  return b_.CreateMaskedGather(vectorType_, b_.CreateGEP(kb_.f32, base, offsets), llvm::Align(4),
-                               mask, zeros());
+  return b_.CreateGEP(kb_.f32, base, offsets);
+}
+
+LValue* WidthVectorEmitter::loadPositions(const ir::Value& v, LValue* base, LValue* width,
+                                          LValue* c, LValue* w0, LValue* mask) {
+  if (v.layout == ir::Layout::NCW) {
+    LValue* address = kb_.address(base, kb_.strides(v, width), n_, c, w0);
+    if (!mask) return b_.CreateAlignedLoad(vectorType_, address, llvm::Align(4));
+    return b_.CreateMaskedLoad(vectorType_, address, llvm::Align(4), mask, zeros());
+  }
+  return b_.CreateMaskedGather(vectorType_, nwcPositionPointers(v, base, width, c, w0),
+                               llvm::Align(4), mask ? mask : allLanes(), zeros());
+}
+
+void WidthVectorEmitter::storePositions(LValue* value, const ir::Value& v, LValue* base,
+                                        LValue* width, LValue* c, LValue* w0, LValue* mask) {
+  if (v.layout == ir::Layout::NCW) {
+    LValue* address = kb_.address(base, kb_.strides(v, width), n_, c, w0);
+    if (mask)
+      b_.CreateMaskedStore(value, address, llvm::Align(4), mask);
+    else
+      b_.CreateAlignedStore(value, address, llvm::Align(4));
+    return;
+  }
+  // Positions are channels apart in NWC: a scatter, amortized over the tile's K·C FMAs
+  // per element.
+  b_.CreateMaskedScatter(value, nwcPositionPointers(v, base, width, c, w0), llvm::Align(4),
+                         mask ? mask : allLanes());
 }
 
 void WidthVectorEmitter::storeTile(LValue* p0) {
   LValue* outWidth = kb_.scalars[kOutputWidth];
-  Strides out = kb_.strides(y_, outWidth);
   // Whole panels fit the call's range by construction; only the one-vector tail
   // panels can run past its end, and they store under a mask.
   LValue* mask = nullptr;
@@ -459,27 +487,9 @@ void WidthVectorEmitter::storeTile(LValue* p0) {
         });
         values.push_back(value);
       }
-      LValue* row = kb_.address(kb_.buffers.back(), out, n_, co, p0);
-      for (int v = 0; v < panelVectors_; ++v) {
-        if (!outputNcw_) {
-          // Positions are channels apart in NWC: a scatter, amortized over the tile's
-          // K·C FMAs per element.
-          LValue* offsets = b_.CreateMul(
-              b_.CreateAdd(kb_.laneIndices(lanes_),
-                           b_.CreateVectorSplat(lanes_, kb_.constant(int64_t{v} * lanes_))),
-              b_.CreateVectorSplat(lanes_, kb_.constant(y_.channels)));
-          LValue* all = llvm::ConstantInt::getTrue(
-              llvm::FixedVectorType::get(b_.getInt1Ty(), static_cast<unsigned>(lanes_)));
-          b_.CreateMaskedScatter(values[v], b_.CreateGEP(kb_.f32, row, offsets), llvm::Align(4),
-                                 mask ? mask : all);
-          continue;
-        }
-        LValue* address = b_.CreateConstInBoundsGEP1_64(kb_.f32, row, int64_t{v} * lanes_);
-        if (mask)
-          b_.CreateMaskedStore(values[v], address, llvm::Align(4), mask);
-        else
-          b_.CreateAlignedStore(values[v], address, llvm::Align(4));
-      }
+      for (int v = 0; v < panelVectors_; ++v)
+        storePositions(values[v], y_, kb_.buffers.back(), outWidth, co,
+                       b_.CreateAdd(p0, kb_.constant(int64_t{v} * lanes_)), mask);
       if (!spreadOutputPrefetch() && !inTail_ && outputNcw_)
         for (int64_t line = 0; line < outputLines(); ++line) prefetchOutput(co, line);
     };
