@@ -9,7 +9,7 @@
 
 #include "cnv/Error.h"
 #include "compiler/frontend/Parser.h"
-#include "compiler/ir/IrBuilder.h"
+#include "compiler/ir/AstToIr.h"
 
 namespace cnv {
 
@@ -23,14 +23,25 @@ std::unique_ptr<SourceFile> readSourceFile(const std::string& path) {
   return std::make_unique<SourceFile>(path, text.str());
 }
 
-CompiledIr compileToIr(std::unique_ptr<SourceFile> source, const std::string& model,
-                       const passes::PipelineOptions& options) {
+ParsedSource parseSource(std::unique_ptr<SourceFile> source) {
   DiagnosticEngine diagnostics(*source);
   ast::Module module = parse(*source, diagnostics);
-  std::unique_ptr<ir::Graph> graph = ir::buildGraph(ir::selectModel(module, model), diagnostics);
+  return {std::move(source), std::move(module)};
+}
+
+CompiledIr compileToIr(ParsedSource parsed, const std::string& model,
+                       const passes::PipelineOptions& options) {
+  DiagnosticEngine diagnostics(*parsed.source);
+  std::unique_ptr<ir::Graph> graph =
+      ir::buildGraph(ir::selectModel(parsed.module, model), diagnostics);
   diagnostics.throwIfErrors();
   passes::runPipeline(*graph, diagnostics, options);
-  return {std::move(source), std::move(graph)};
+  return {std::move(parsed.source), std::move(graph)};
+}
+
+CompiledIr compileToIr(std::unique_ptr<SourceFile> source, const std::string& model,
+                       const passes::PipelineOptions& options) {
+  return compileToIr(parseSource(std::move(source)), model, options);
 }
 
 std::vector<std::string> activationDims(const ir::Value& v, ir::Layout layout) {

@@ -1,7 +1,6 @@
-// `cnvc compile --report`: what the compiler did to the model, read off the final IR.
-#include <fmt/format.h>
+#include "compiler/Report.h"
 
-#include "compiler/Compiler.h"
+#include <fmt/format.h>
 
 namespace cnv {
 namespace {
@@ -16,8 +15,8 @@ std::string factor(const ir::SymExpr& e) {
 
 }  // namespace
 
-std::string formatReport(const ir::Graph& graph, const std::vector<codegen::KernelCall>& calls) {
-  std::string kernels, fusions, folded, materialized;
+std::string formatReport(const ir::Graph& graph, const std::vector<backend::Kernel>& kernels) {
+  std::string kernelLines, fusions, folded, materialized;
   int fusionCount = 0, foldedCount = 0, materializedCount = 0;
   for (const auto& op : graph.ops) {
     const ir::Value& result = *op->result;
@@ -30,7 +29,7 @@ std::string formatReport(const ir::Graph& graph, const std::vector<codegen::Kern
                           result.channels, factor(result.batch), factor(result.width), perElement,
                           w.inChannelsPerGroup, w.kernelWidth);
     }
-    kernels += line + "\n";
+    kernelLines += line + "\n";
     for (const ir::EpilogueStep& step : op->epilogue) {
       ++fusionCount;
       fusions += fmt::format("  {} {} into {} {}\n", ir::name(step.kind), at(step.location),
@@ -55,16 +54,17 @@ std::string formatReport(const ir::Graph& graph, const std::vector<codegen::Kern
     }
   }
   std::string weights;
-  for (const codegen::KernelCall& call : calls)
-    for (size_t i = 0; i < call.buffers.size(); ++i) {
-      const ir::Value* p = call.buffers[i];
-      if (p->kind != ir::ValueKind::Weight || !codegen::isPackedOperand(call, i)) continue;
+  for (const backend::Kernel& kernel : kernels)
+    for (size_t i = 0; i < kernel.buffers.size(); ++i) {
+      const ir::Value* p = kernel.buffers[i];
+      if (p->kind != ir::ValueKind::Weight || !kernel.packs(i)) continue;
       weights += fmt::format("  {} ({}): packed once at bind time to {} for {}{}\n", p->name,
-                             ir::name(p->weightLayout), codegen::packedLayout(call, i), call.symbol,
+                             ir::name(p->weightLayout),
+                             kernel.schedule->weightPacking().describe(*p), kernel.symbol,
                              p->weightLayout == ir::WeightLayout::WIO ? " (transpose folded)" : "");
     }
   std::string out = fmt::format("report for model {}\n", graph.name);
-  out += fmt::format("kernels: {}\n{}", graph.ops.size(), kernels);
+  out += fmt::format("kernels: {}\n{}", graph.ops.size(), kernelLines);
   out += fmt::format("fusions: {}\n{}", fusionCount, fusions);
   out += fmt::format("layout changes folded into loads and stores: {}\n{}", foldedCount, folded);
   out += fmt::format("weights:\n{}", weights.empty() ? "  none\n" : weights);

@@ -8,18 +8,15 @@
 #include <stdexcept>
 
 #include "cnv/Error.h"
-#include "compiler/Compiler.h"
 #ifdef CNV_HAVE_ONEDNN
 #include "OnednnBaseline.h"
 #endif
 
 namespace cnv::driver {
 
-void printOnednnComparison(const std::string& file, const std::string& model,
-                           const std::map<std::string, int64_t>& dims, int threads, double seconds,
-                           double cnvMs) {
+void printOnednnComparison(const ir::Graph& graph, const std::map<std::string, int64_t>& dims,
+                           int threads, double seconds, double cnvMs) {
 #ifdef CNV_HAVE_ONEDNN
-  cnv::CompiledIr compiled = cnv::compileToIr(cnv::readSourceFile(file), model);
   auto value = [&](const cnv::ir::SymExpr& e) {
     auto v = e.evaluate(dims);
     if (!v) throw cnv::usageError("bench: every symbolic dim needs a value (--dim)");
@@ -27,7 +24,7 @@ void printOnednnComparison(const std::string& file, const std::string& model,
   };
   std::vector<cnv::bench::OnednnConv> layers;
   int unfused = 0;
-  for (const auto& op : compiled.graph->ops) {
+  for (const auto& op : graph.ops) {
     if (op->kind != cnv::ir::OpKind::Conv1d) {
       ++unfused;
       continue;
@@ -95,7 +92,7 @@ void printOnednnComparison(const std::string& file, const std::string& model,
     std::cout << "oneDNN: no comparison (" << e.what() << ")\n";
   }
 #else
-  (void)file, (void)model, (void)dims, (void)threads, (void)seconds, (void)cnvMs;
+  (void)graph, (void)dims, (void)threads, (void)seconds, (void)cnvMs;
   std::cout << "oneDNN: not built in (libdnnl-dev was not found)\n";
 #endif
 }

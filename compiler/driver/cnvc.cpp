@@ -1,7 +1,6 @@
 // cnvc: the command line of SPEC §2. Exit status 0 on success, 1 for a problem with the
 // model or the data, 2 for a usage error.
 #include <fmt/format.h>
-#include <llvm/Support/raw_ostream.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -14,11 +13,11 @@
 #include "cnv/Io.h"
 #include "cnv/cnv.h"
 #include "compiler/Compiler.h"
-#include "compiler/codegen/Jit.h"
-#include "compiler/codegen/Kernels.h"
+#include "compiler/Report.h"
+#include "compiler/backend/Backend.h"
 #include "compiler/driver/OnednnComparison.h"
-#include "compiler/frontend/Parser.h"
 #include "fma_peak.h"
+#include "runtime/src/ModelFactory.h"
 
 namespace {
 
@@ -60,16 +59,23 @@ struct CommonOptions {
   std::string file;
   std::string model;
   std::string cpu;
+  std::string strategy;
+
+  cnv::CompileOptions compileOptions() const { return {model, cpu, strategy}; }
+  cnv::backend::BackendOptions backendOptions() const { return {cpu, strategy}; }
 };
 
-// `generatesCode`: the subcommand compiles kernels, so it takes --cpu.
+// `generatesCode`: the subcommand compiles kernels, so it takes --cpu and --strategy.
 void addCommon(CLI::App* command, CommonOptions& options, bool generatesCode = true) {
   command->add_option("MODEL", options.file, "the .cnv file")->required();
   command->add_option("--model", options.model, "the model to use when the file holds several");
-  if (generatesCode)
-    command->add_option("--cpu", options.cpu,
-                        "generate code for CPU: host (default), x86-64 (SSE2), x86-64-v2, "
-                        "x86-64-v3 or haswell (AVX2), x86-64-v4 (AVX-512)");
+  if (!generatesCode) return;
+  command->add_option("--cpu", options.cpu,
+                      "generate code for CPU: host (default), x86-64 (SSE2), x86-64-v2, "
+                      "x86-64-v3 or haswell (AVX2), x86-64-v4 (AVX-512)");
+  command->add_option("--strategy", options.strategy,
+                      "use this kernel strategy wherever it can compute an op (WidthVector, "
+                      "DirectVector, ScalarConv, ElementwiseMap); default: the compiler's choice");
 }
 
 int check(const CommonOptions& options) {
@@ -78,8 +84,18 @@ int check(const CommonOptions& options) {
   return 0;
 }
 
+// The stages `compile --emit` can stop after, in order (as Toy's toyc -emit=).
+enum class Emit { None, Ast, Ir, Loops, Llvm, Asm, Obj };
+
+const std::vector<std::pair<std::string, Emit>>& emitChoices() {
+  static const std::vector<std::pair<std::string, Emit>> choices = {
+      {"ast", Emit::Ast},   {"ir", Emit::Ir},   {"loops", Emit::Loops},
+      {"llvm", Emit::Llvm}, {"asm", Emit::Asm}, {"obj", Emit::Obj}};
+  return choices;
+}
+
 struct CompileOptions {
-  std::string emit;
+  Emit emit = Emit::None;
   std::string dumpAfter;
   std::string outputFile;
   bool listPasses = false;
@@ -107,6 +123,17 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
       std::find(passes.begin(), passes.end(), options.dumpAfter) == passes.end())
     throw cnv::usageError(fmt::format("--dump-after: unknown pass '{}' (passes: {}, or all)",
                                       options.dumpAfter, fmt::join(passes, ", ")));
+  // Without --emit the IR is printed, unless the IR dumps or the report are asked for.
+  const bool onlyDiagnostics = !options.dumpAfter.empty() || options.report;
+  const Emit emit = options.emit != Emit::None ? options.emit
+                    : onlyDiagnostics          ? Emit::None
+                                               : Emit::Ir;
+
+  cnv::ParsedSource parsed = cnv::parseSource(cnv::readSourceFile(common.file));
+  if (emit == Emit::Ast) {
+    writeResult(cnv::ast::dump(parsed.module), options.outputFile);
+    return 0;
+  }
 
   cnv::passes::PipelineOptions pipeline;
   pipeline.printLocations = options.locations;
@@ -117,46 +144,32 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
                                changed ? "" : " (unchanged)", ir);
     };
   }
-  cnv::CompiledIr compiled =
-      cnv::compileToIr(cnv::readSourceFile(common.file), common.model, pipeline);
+  cnv::CompiledIr compiled = cnv::compileToIr(std::move(parsed), common.model, pipeline);
+  const cnv::ir::Graph& graph = *compiled.graph;
   if (options.report) {
-    auto machine = cnv::codegen::createTargetMachine(common.cpu);
-    std::cout << cnv::formatReport(
-        *compiled.graph,
-        cnv::codegen::scheduleKernels(*compiled.graph, cnv::codegen::targetInfo(*machine)));
+    cnv::backend::Backend backend(common.backendOptions());
+    std::cout << cnv::formatReport(graph, backend.plan(graph));
   }
-  bool onlyDiagnostics = !options.dumpAfter.empty() || options.report;
-  std::string emit = options.emit.empty() && !onlyDiagnostics ? "ir" : options.emit;
-  if (emit.empty()) return 0;
-  if (emit == "ast") {
-    cnv::DiagnosticEngine diagnostics(*compiled.source);
-    writeResult(cnv::ast::dump(cnv::parse(*compiled.source, diagnostics)), options.outputFile);
+  if (emit == Emit::None) return 0;
+  if (emit == Emit::Ir) {
+    writeResult(cnv::ir::print(graph, options.locations), options.outputFile);
     return 0;
   }
-  if (emit == "ir") {
-    writeResult(cnv::ir::print(*compiled.graph, options.locations), options.outputFile);
+
+  cnv::backend::Backend backend(common.backendOptions());
+  std::vector<cnv::backend::Kernel> kernels = backend.plan(graph);
+  if (emit == Emit::Loops) {
+    writeResult(backend.describeLoops(kernels), options.outputFile);
     return 0;
   }
-  auto machine = cnv::codegen::createTargetMachine(common.cpu);
-  auto calls = cnv::codegen::scheduleKernels(*compiled.graph, cnv::codegen::targetInfo(*machine));
-  if (emit == "loops") {
-    writeResult(cnv::codegen::printSchedules(calls), options.outputFile);
+  if (emit == Emit::Llvm) {
+    writeResult(backend.emitLlvmIr(graph, kernels), options.outputFile);
     return 0;
   }
-  llvm::LLVMContext context;
-  auto module = cnv::codegen::emitKernels(*compiled.graph, calls, context);
-  cnv::codegen::optimizeModule(*module, *machine);
-  if (emit == "llvm") {
-    std::string text;
-    llvm::raw_string_ostream stream(text);
-    module->print(stream, nullptr);
-    writeResult(stream.str(), options.outputFile);
-  } else {
-    bool object = emit == "obj";
-    std::string outputFile = options.outputFile;
-    if (object && outputFile.empty()) outputFile = compiled.graph->name + ".o";
-    writeResult(cnv::codegen::emitMachineCode(*module, *machine, object), outputFile);
-  }
+  const bool object = emit == Emit::Obj;
+  std::string outputFile = options.outputFile;
+  if (object && outputFile.empty()) outputFile = graph.name + ".o";
+  writeResult(backend.emitMachineCode(graph, kernels, object), outputFile);
   return 0;
 }
 
@@ -173,7 +186,7 @@ int run(const CommonOptions& common, const RunOptions& options) {
   if (!options.weights.empty() && !params.empty())
     throw cnv::usageError("give params either with --param or with --weights, not both");
 
-  cnv::Model model = cnv::Model::fromFile(common.file, {common.model, common.cpu});
+  cnv::Model model = cnv::Model::fromFile(common.file, common.compileOptions());
   requireExactNames(inputs, model.inputs(), "--input", "an input");
   requireExactNames(outputs, model.outputs(), "--output", "an output");
   if (options.weights.empty()) {
@@ -219,7 +232,8 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     dims[name] = value;
   }
   auto start = Clock::now();
-  cnv::Model model = cnv::Model::fromFile(common.file, {common.model, common.cpu});
+  cnv::Model model = cnv::ModelFactory::fromIr(
+      cnv::compileToIr(cnv::readSourceFile(common.file), common.model), common.compileOptions());
   double compileMs = millisecondsSince(start);
 
   std::mt19937 random(42);
@@ -274,8 +288,8 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
   std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best,
                            gflops, 100.0 * gflops / peak);
-  cnv::driver::printOnednnComparison(common.file, common.model, dims, threads, options.seconds,
-                                     best);
+  cnv::driver::printOnednnComparison(cnv::ModelFactory::graph(model), dims, threads,
+                                     options.seconds, best);
   return 0;
 }
 
@@ -297,8 +311,8 @@ int main(int argc, char** argv) {
   addCommon(compileCommand, common);
   compileCommand
       ->add_option("--emit", compileOptions.emit,
-                   "what to produce: ast < ir < loops < llvm < asm < obj")
-      ->check(CLI::IsMember({"ast", "ir", "loops", "llvm", "asm", "obj"}));
+                   "the stage to stop after and print: ast < ir < loops < llvm < asm < obj")
+      ->transform(CLI::CheckedTransformer(emitChoices()));
   compileCommand->add_option("--dump-after", compileOptions.dumpAfter,
                              "print the IR after PASS, or after every pass (all)");
   compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");

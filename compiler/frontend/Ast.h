@@ -1,5 +1,5 @@
 // The syntax tree of a .cnv file: what was written, with where it was written.
-// No meaning is checked here; that is AST → IR's job (compiler/ir/IrBuilder).
+// No meaning is checked here; that is AST → IR's job (compiler/ir/AstToIr).
 #pragma once
 
 #include <cstdint>

@@ -45,7 +45,6 @@ class DiagnosticEngine {
   void error(SourceLocation location, std::string message);
   void note(SourceLocation location, std::string message);
   bool hasErrors() const { return errorCount_ > 0; }
-  int errorCount() const { return errorCount_; }
   // Past this many errors further ones are counted but not kept: junk input can
   // produce one per byte.
   static constexpr int kMaxReportedErrors = 20;

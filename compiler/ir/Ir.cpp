@@ -66,7 +66,6 @@ bool isActivationFunction(OpKind kind) {
 
 Value* Graph::newValue(ValueKind kind, std::string valueName, SourceLocation location) {
   auto value = std::make_unique<Value>();
-  value->id = static_cast<int>(values.size());
   value->kind = kind;
   value->name = std::move(valueName);
   value->location = location;

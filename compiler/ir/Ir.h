@@ -48,7 +48,6 @@ bool isActivationFunction(OpKind kind);
 struct Op;
 
 struct Value {
-  int id = 0;
   std::string name;
   ValueKind kind = ValueKind::Activation;
   SourceLocation location;
@@ -96,6 +95,12 @@ struct Op {
   float alpha = 0.01f;  // LeakyRelu
 
   std::vector<EpilogueStep> epilogue;  // Conv1d and Map
+
+  // A conv with more than one group and one input channel per group (any number of
+  // output channels per input channel).
+  bool isDepthwise() const {
+    return kind == OpKind::Conv1d && groups > 1 && operands[1]->inChannelsPerGroup == 1;
+  }
 };
 
 struct Output {

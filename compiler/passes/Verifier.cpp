@@ -1,4 +1,4 @@
-// The IR's invariants, checked after every pass in tests and debug builds:
+// The IR's invariants, checked after every pass (PipelineOptions::verifyEachPass, on by default):
 // ops are in definition order and every operand is defined before use; each op owns
 // its result; operand kinds fit the op; shapes, where known, agree along every edge
 // (elementwise and residual operands match the result); epilogue operands exist.

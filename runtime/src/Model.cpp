@@ -7,11 +7,11 @@
 #include <set>
 #include <thread>
 
+#include "ModelFactory.h"
 #include "ThreadPool.h"
 #include "cnv/cnv.h"
 #include "compiler/Compiler.h"
-#include "compiler/codegen/Jit.h"
-#include "compiler/codegen/Kernels.h"
+#include "compiler/backend/Backend.h"
 
 namespace cnv {
 
@@ -19,12 +19,10 @@ using ir::SymbolBindings;
 
 struct Model::Impl {
   CompiledIr compiled;
-  std::vector<codegen::KernelCall> calls;
-  std::vector<codegen::KernelFunction> kernels;
-  std::unique_ptr<codegen::Jit> jit;
+  backend::CompiledKernels kernels;
   std::vector<TensorSpec> inputs, params, outputs;
   std::set<const ir::Value*> boundParams;
-  // packedOperands[call][operand]: params repacked for that kernel's loops.
+  // packedOperands[kernel][operand]: params repacked for that kernel's schedule.
   std::vector<std::map<size_t, std::vector<float>>> packedOperands;
   mutable std::unique_ptr<ThreadPool> pool;
   mutable std::mutex runMutex;  // one run at a time per model: pool and scratch are shared
@@ -32,11 +30,12 @@ struct Model::Impl {
   // kernelScratch[part]: the scratch buffer of the kernel calls that part runs.
   mutable std::vector<std::vector<float>> kernelScratch;
 
-  // The scratch of `part` for `call`, 64-byte aligned; null if the call needs none.
-  float* kernelScratchFor(const codegen::KernelCall& call, int part) const {
-    if (call.scratchFloats == 0) return nullptr;
+  // The scratch of `part` for `kernel`, 64-byte aligned; null if the kernel needs none.
+  float* kernelScratchFor(const backend::Kernel& kernel, int part) const {
+    const int64_t floats = kernel.schedule->scratchFloats();
+    if (floats == 0) return nullptr;
     std::vector<float>& buffer = kernelScratch[static_cast<size_t>(part)];
-    const size_t needed = static_cast<size_t>(call.scratchFloats) + 16;
+    const size_t needed = static_cast<size_t>(floats) + 16;
     if (buffer.size() < needed) buffer.resize(needed);
     auto address = reinterpret_cast<uintptr_t>(buffer.data());
     return buffer.data() + ((64 - address % 64) % 64) / sizeof(float);
@@ -44,16 +43,12 @@ struct Model::Impl {
 
   const ir::Graph& graph() const { return *compiled.graph; }
 
-  std::string at(SourceLocation location) const {
-    return fmt::format("{}:{}:{}", compiled.source->name(), location.line, location.column);
-  }
-
   // What a run at one set of symbol values needs beyond the data: computed once per
   // distinct set, so repeated calls at one size skip the shape arithmetic and checks.
   struct SizedPlan {
     SymbolBindings symbols;
     std::vector<std::vector<int64_t>> resultShapes;                   // per op, in storage layout
-    std::vector<std::array<int64_t, codegen::kScalarCount>> scalars;  // per kernel call
+    std::vector<std::array<int64_t, backend::kScalarCount>> scalars;  // per kernel
   };
   mutable std::optional<SizedPlan> lastPlan;  // guarded by runMutex
   // The plan for `symbols` (checking the run-time conditions when it is new); the
@@ -73,16 +68,19 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::fromFile(const std::string& path, const CompileOptions& options) {
-  std::unique_ptr<SourceFile> source = readSourceFile(path);
-  return fromSource(source->text(), path, options);
+  return ModelFactory::fromIr(compileToIr(readSourceFile(path), options.model), options);
 }
 
 Model Model::fromSource(const std::string& text, const std::string& fileName,
                         const CompileOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->compiled = compileToIr(std::make_unique<SourceFile>(fileName, text), options.model);
-  const ir::Graph& graph = impl->graph();
+  return ModelFactory::fromIr(
+      compileToIr(std::make_unique<SourceFile>(fileName, text), options.model), options);
+}
 
+Model ModelFactory::fromIr(CompiledIr compiled, const CompileOptions& options) {
+  auto impl = std::make_unique<Model::Impl>();
+  impl->compiled = std::move(compiled);
+  const ir::Graph& graph = impl->graph();
   for (const ir::Value* v : graph.inputs)
     impl->inputs.push_back({v->name, activationDims(*v, v->layout), ir::name(v->layout)});
   for (const ir::Value* v : graph.params)
@@ -91,21 +89,13 @@ Model Model::fromSource(const std::string& text, const std::string& fileName,
   for (const ir::Output& o : graph.outputs)
     impl->outputs.push_back({o.name, activationDims(*o.value, o.layout), ir::name(o.layout)});
 
-  impl->jit = codegen::Jit::create(options.cpu);
-  impl->calls = codegen::scheduleKernels(graph, impl->jit->target());
-  impl->packedOperands.resize(impl->calls.size());
-  // A module per kernel, so that the JIT compiles them on every core.
-  std::vector<std::string> symbols;
-  for (const codegen::KernelCall& call : impl->calls) {
-    auto context = std::make_unique<llvm::LLVMContext>();
-    auto module = codegen::emitKernels(graph, {call}, *context);
-    impl->jit->addModule(std::move(module), std::move(context));
-    symbols.push_back(call.symbol);
-  }
-  for (void* address : impl->jit->lookup(symbols))
-    impl->kernels.push_back(reinterpret_cast<codegen::KernelFunction>(address));
+  backend::Backend backend({options.cpu, options.strategy});
+  impl->kernels = backend.compile(backend.plan(graph));
+  impl->packedOperands.resize(impl->kernels.kernels().size());
   return Model(std::move(impl));
 }
+
+const ir::Graph& ModelFactory::graph(const Model& model) { return model.impl_->graph(); }
 
 const std::string& Model::name() const { return impl_->graph().name; }
 const std::vector<TensorSpec>& Model::inputs() const { return impl_->inputs; }
@@ -129,11 +119,12 @@ void Model::setParam(const std::string& name, const TensorView& value) {
                                 shapeString(value.shape)));
   if (!value.data) throw usageError(fmt::format("param '{}': null data pointer", name));
   elementCount(declared);  // the IR builder bounds param sizes; stay safe regardless
-  for (size_t c = 0; c < impl_->calls.size(); ++c) {
-    const codegen::KernelCall& call = impl_->calls[c];
-    for (size_t i = 0; i < call.op->operands.size(); ++i)
-      if (call.op->operands[i] == &param && codegen::isPackedOperand(call, i))
-        impl_->packedOperands[c][i] = codegen::packOperand(call, i, value.data);
+  const std::vector<backend::Kernel>& kernels = impl_->kernels.kernels();
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const backend::Kernel& kernel = kernels[k];
+    for (size_t i = 0; i < kernel.op->operands.size(); ++i)
+      if (kernel.op->operands[i] == &param && kernel.packs(i))
+        impl_->packedOperands[k][i] = kernel.schedule->weightPacking().pack(param, value.data);
   }
   impl_->boundParams.insert(&param);
 }
@@ -272,14 +263,14 @@ const Model::Impl::SizedPlan& Model::Impl::planFor(const SymbolBindings& symbols
   plan.symbols = symbols;
   for (const auto& op : graph().ops)
     plan.resultShapes.push_back(storageShape(*op->result, symbols));
-  for (const codegen::KernelCall& call : calls) {
-    std::array<int64_t, codegen::kScalarCount> scalars{};
-    const int64_t outputWidth = evaluate(call.outputWidth, symbols, "a width");
-    scalars[codegen::kBatchEnd] = evaluate(call.batch, symbols, "a batch size");
-    scalars[codegen::kInputWidth] = evaluate(call.inputWidth, symbols, "a width");
-    scalars[codegen::kOutputWidth] = outputWidth;
-    scalars[codegen::kPadLeft] = evaluate(call.padLeft, symbols, "a padding");
-    scalars[codegen::kWidthEnd] = outputWidth;
+  for (const backend::Kernel& kernel : kernels.kernels()) {
+    std::array<int64_t, backend::kScalarCount> scalars{};
+    const int64_t outputWidth = evaluate(kernel.outputWidth, symbols, "a width");
+    scalars[backend::kBatchEnd] = evaluate(kernel.batch, symbols, "a batch size");
+    scalars[backend::kInputWidth] = evaluate(kernel.inputWidth, symbols, "a width");
+    scalars[backend::kOutputWidth] = outputWidth;
+    scalars[backend::kPadLeft] = evaluate(kernel.padLeft, symbols, "a padding");
+    scalars[backend::kWidthEnd] = outputWidth;
     plan.scalars.push_back(scalars);
   }
   lastPlan = std::move(plan);
@@ -332,56 +323,55 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
   const int workers =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!impl.pool || impl.pool->size() != workers) impl.pool = std::make_unique<ThreadPool>(workers);
-  for (size_t i = 0; i < impl.calls.size(); ++i) {
-    const codegen::KernelCall& call = impl.calls[i];
+  const std::vector<backend::Kernel>& kernels = impl.kernels.kernels();
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const backend::Kernel& kernel = kernels[i];
+    const backend::KernelFunction function = impl.kernels.function(i);
     std::vector<float*> buffers;
-    for (size_t b = 0; b < call.buffers.size(); ++b) {
+    for (size_t b = 0; b < kernel.buffers.size(); ++b) {
       auto packed = impl.packedOperands[i].find(b);
       buffers.push_back(packed != impl.packedOperands[i].end()
                             ? const_cast<float*>(packed->second.data())
-                            : storage.at(call.buffers[b]));
+                            : storage.at(kernel.buffers[b]));
     }
-    int64_t scalars[codegen::kScalarCount];
+    int64_t scalars[backend::kScalarCount];
     std::copy(plan.scalars[i].begin(), plan.scalars[i].end(), scalars);
-    const int64_t batch = scalars[codegen::kBatchEnd];
-    const int64_t outputWidth = scalars[codegen::kOutputWidth];
+    const int64_t batch = scalars[backend::kBatchEnd];
+    const int64_t outputWidth = scalars[backend::kOutputWidth];
     // Work items are (sample, width chunk) pairs: whole samples when the batch alone
     // keeps every thread busy, otherwise each sample's width split in chunks. Samples
     // and positions are independent, so results do not depend on the split.
-    const double work = static_cast<double>(batch) * static_cast<double>(outputWidth) *
-                        static_cast<double>(call.op->result->channels) *
-                        (call.op->kind == ir::OpKind::Conv1d
-                             ? static_cast<double>(call.op->operands[1]->inChannelsPerGroup *
-                                                   call.op->operands[1]->kernelWidth)
-                             : 1.0);
+    const double work =
+        static_cast<double>(batch) * static_cast<double>(outputWidth) * kernel.macsPerPosition;
     const int parts =
         work < 200000 ? 1 : static_cast<int>(std::min<int64_t>(workers, batch * outputWidth));
     if (impl.kernelScratch.size() < static_cast<size_t>(parts)) impl.kernelScratch.resize(parts);
     if (parts <= 1) {
-      buffers.push_back(impl.kernelScratchFor(call, 0));
-      impl.kernels[i](buffers.data(), scalars);
+      buffers.push_back(impl.kernelScratchFor(kernel, 0));
+      function(buffers.data(), scalars);
       continue;
     }
     const int64_t chunks = batch >= parts ? 1 : (parts + batch - 1) / batch;
     const int64_t items = batch * chunks;
     // Whole tiles of the kernel, dealt out evenly: only a sample's last chunk can end
     // in a partial tile, and no chunk is empty unless there are fewer tiles than chunks.
-    const int64_t tiles = (outputWidth + call.widthGranule - 1) / call.widthGranule;
+    const int64_t granule = kernel.schedule->widthGranule();
+    const int64_t tiles = (outputWidth + granule - 1) / granule;
     auto chunkStart = [&](int64_t chunk) {
-      return std::min(outputWidth, call.widthGranule * (tiles * chunk / chunks));
+      return std::min(outputWidth, granule * (tiles * chunk / chunks));
     };
     impl.pool->run(parts, [&](int part) {
       std::vector<float*> partBuffers = buffers;
-      partBuffers.push_back(impl.kernelScratchFor(call, part));
-      int64_t local[codegen::kScalarCount];
-      std::copy(scalars, scalars + codegen::kScalarCount, local);
+      partBuffers.push_back(impl.kernelScratchFor(kernel, part));
+      int64_t local[backend::kScalarCount];
+      std::copy(scalars, scalars + backend::kScalarCount, local);
       for (int64_t item = items * part / parts; item < items * (part + 1) / parts; ++item) {
         const int64_t n = item / chunks, chunk = item % chunks;
-        local[codegen::kBatchBegin] = n;
-        local[codegen::kBatchEnd] = n + 1;
-        local[codegen::kWidthBegin] = chunkStart(chunk);
-        local[codegen::kWidthEnd] = chunkStart(chunk + 1);
-        impl.kernels[i](partBuffers.data(), local);
+        local[backend::kBatchBegin] = n;
+        local[backend::kBatchEnd] = n + 1;
+        local[backend::kWidthBegin] = chunkStart(chunk);
+        local[backend::kWidthEnd] = chunkStart(chunk + 1);
+        function(partBuffers.data(), local);
       }
     });
   }

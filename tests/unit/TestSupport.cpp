@@ -1,5 +1,6 @@
 #include "tests/unit/TestSupport.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -46,9 +47,9 @@ std::vector<int64_t> concreteShape(const TensorSpec& spec,
 }
 
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
-                   uint32_t seed, int threads, const std::string& cpu) {
+                   uint32_t seed, int threads, const CompileOptions& options) {
   std::mt19937 random(seed);
-  Model model = Model::fromSource(source, "test.cnv", {"", cpu});
+  Model model = Model::fromSource(source, "test.cnv", options);
   std::map<std::string, Tensor> storage;
   std::map<std::string, TensorView> params, inputs;
   for (const TensorSpec& spec : model.params()) {
@@ -68,6 +69,19 @@ Comparison runBoth(const std::string& source, const std::map<std::string, int64_
   ast::Module module = parse(file, diagnostics);
   result.reference = reference::runModel(module.models.at(0), inputs, params);
   return result;
+}
+
+void requireAgreement(const Comparison& comparison, const std::string& context) {
+  INFO(context);
+  REQUIRE(comparison.jit.size() == comparison.reference.size());
+  for (const auto& [name, expected] : comparison.reference) {
+    INFO("output " << name);
+    REQUIRE(comparison.jit.count(name));
+    std::string detail;
+    const double ratio = toleranceRatio(comparison.jit.at(name), expected, &detail);
+    INFO(detail);
+    REQUIRE(ratio <= 1.0);
+  }
 }
 
 std::string readFile(const std::string& path) {

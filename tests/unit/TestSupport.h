@@ -26,10 +26,15 @@ struct Comparison {
   std::map<std::string, Tensor> jit, reference;
 };
 
-// Compiles `source` (for `cpu`, see cnv::CompileOptions), binds random params, runs
-// random inputs of the given symbol values through the JIT and the reference interpreter.
+// Compiles `source` with `options`, binds random params, runs random inputs of the
+// given symbol values through the JIT and the reference interpreter.
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
-                   uint32_t seed, int threads = 1, const std::string& cpu = "");
+                   uint32_t seed, int threads = 1, const CompileOptions& options = {});
+
+// Requires (Catch2) that the JIT and the reference gave the same outputs, every element
+// within SPEC §4's tolerance; `context` (the model, its seed and sizes) is printed when
+// they do not.
+void requireAgreement(const Comparison& comparison, const std::string& context);
 
 std::string readFile(const std::string& path);
 

@@ -5,104 +5,12 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "tests/unit/RandomModels.h"
 #include "tests/unit/TestSupport.h"
 
 using cnv::test::runBoth;
-using cnv::test::toleranceRatio;
 
-namespace {
-
-void requireAgreement(const cnv::test::Comparison& c, const std::string& context) {
-  REQUIRE(c.jit.size() == c.reference.size());
-  for (const auto& [name, expected] : c.reference) {
-    INFO(context << "\noutput " << name);
-    REQUIRE(c.jit.count(name));
-    std::string detail;
-    double ratio = toleranceRatio(c.jit.at(name), expected, &detail);
-    INFO(detail);
-    REQUIRE(ratio <= 1.0);
-  }
-}
-
-// A random conv1d with every attribute drawn, and a width that fits it.
-struct RandomConv {
-  std::string source;
-  std::map<std::string, int64_t> symbols;
-};
-
-RandomConv randomConv(std::mt19937& random, bool symbolicWidth) {
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
-  int groups = std::vector<int>{1, 1, 1, 2, 3, 4}[pick(0, 5)];
-  int inChannels = groups * pick(1, 4);
-  int outChannels = groups * pick(1, 4);
-  bool depthwise = pick(0, 5) == 0;
-  if (depthwise) {
-    inChannels = pick(1, 6);
-    groups = inChannels;
-    outChannels = inChannels * pick(1, 2);
-  }
-  int kernel = pick(1, 6);
-  int stride = pick(1, 3);
-  int dilation = pick(1, 3);
-  int effective = dilation * (kernel - 1) + 1;
-  std::string padding;
-  int padLeft = 0, padRight = 0;
-  switch (pick(0, 5)) {
-    case 0:
-      padding = "valid";
-      break;
-    case 1:
-      padding = "same";
-      padLeft = padRight = effective;
-      break;
-    case 2:
-      padding = "same_lower";
-      padLeft = padRight = effective;
-      break;
-    case 3:
-      padding = "causal";
-      padLeft = effective;
-      break;
-    case 4:
-      padLeft = padRight = pick(0, 4);
-      padding = std::to_string(padLeft);
-      break;
-    default:
-      padLeft = pick(0, 4);
-      padRight = pick(0, 4);
-      padding = fmt::format("({}, {})", padLeft, padRight);
-  }
-  std::string mode =
-      std::vector<std::string>{"zeros", "reflect", "replicate", "circular"}[pick(0, 3)];
-  int maxPad = std::max(padLeft, padRight);
-  // valid needs L ≥ E; reflect needs L > pad; circular L ≥ pad
-  int minWidth = std::max({effective, maxPad + 1, 1});
-  int width = minWidth + pick(0, 12);
-  int batch = pick(0, 3);
-  bool nwcIn = pick(0, 1), nwcOut = pick(0, 1), wio = pick(0, 1), bias = pick(0, 1);
-  std::string act =
-      std::vector<std::string>{"", "relu", "relu6", "leaky_relu", "sigmoid", "tanh"}[pick(0, 5)];
-  std::string W = symbolicWidth ? "L" : std::to_string(width);
-  std::string inputDims =
-      nwcIn ? fmt::format("N, {}, {}", W, inChannels) : fmt::format("N, {}, {}", inChannels, W);
-  std::string weightDims =
-      wio ? fmt::format("{}, {}, {}", kernel, inChannels / groups, outChannels)
-          : fmt::format("{}, {}, {}", outChannels, inChannels / groups, kernel);
-  std::string call =
-      fmt::format("conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
-                  bias ? ", b" : "", stride, dilation, groups, padding, mode);
-  if (!act.empty()) call = act + "(" + call + (act == "leaky_relu" ? ", alpha=0.2)" : ")");
-  RandomConv r;
-  r.source = fmt::format(
-      "model random {{\n  input x : f32[{}] layout {}\n  param w : f32[{}] layout {}\n{}"
-      "  y = {}\n  output y layout {}\n}}\n",
-      inputDims, nwcIn ? "NWC" : "NCW", weightDims, wio ? "WIO" : "OIW",
-      bias ? fmt::format("  param b : f32[{}]\n", outChannels) : "", call, nwcOut ? "NWC" : "NCW");
-  r.symbols = {{"N", batch}, {"L", width}};
-  return r;
-}
-
-}  // namespace
+using cnv::test::requireAgreement;
 
 TEST_CASE("seed examples agree with the reference", "[correctness][seed]") {
   const std::string dir = std::string(CNV_SOURCE_DIR) + "/examples/seed";
@@ -123,8 +31,8 @@ TEST_CASE("seed examples agree with the reference", "[correctness][seed]") {
 TEST_CASE("random single convs agree with the reference", "[correctness][random]") {
   const uint32_t baseSeed = 20261124;
   for (uint32_t i = 0; i < 300; ++i) {
-    std::mt19937 random(baseSeed + i);
-    RandomConv conv = randomConv(random, i % 2 == 0);
+    cnv::test::RandomModel conv =
+        cnv::test::RandomModelGenerator(baseSeed + i).conv({}, {}, {}, i % 2 == 0);
     auto c = runBoth(conv.source, conv.symbols, baseSeed + i);
     requireAgreement(c, fmt::format("seed {}\n{}N={} L={}", baseSeed + i, conv.source,
                                     conv.symbols["N"], conv.symbols["L"]));

@@ -1,109 +1,43 @@
 // Each kernel strategy at sizes that reach its fast paths: widths long enough for
 // whole register tiles and unchecked interiors, channel counts that leave partial
 // channel blocks, residual operands in either layout, and thread splits that cut a
-// sample's width across threads. (test_correctness.cpp covers every attribute
-// on small shapes.) Layout pairs pick the strategy: NWC → NWC is DirectVector or
-// DepthwiseVector, any pair with an NCW side WidthVector.
+// sample's width across threads. (test_correctness.cpp covers every attribute on small
+// shapes.) The compiler's own choice is tested at every vector width, and every
+// strategy of the back end's list is also forced onto every conv it can compute.
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
+#include <set>
 
+#include "compiler/Compiler.h"
+#include "compiler/backend/Backend.h"
+#include "tests/unit/RandomModels.h"
 #include "tests/unit/TestSupport.h"
 
-using cnv::test::runBoth;
-using cnv::test::toleranceRatio;
+using cnv::test::ConvRanges;
+using cnv::test::RandomModelGenerator;
 
 namespace {
 
-struct StrategyCase {
-  std::string source;
-  std::map<std::string, int64_t> symbols;
-  int threads;
-};
-
-StrategyCase strategyCase(std::mt19937& random, bool inNcw, bool outNcw, int threads) {
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
-  const bool depthwise = pick(0, 3) == 0;
-  int inChannels = pick(1, 40), outChannels = pick(1, 40), groups = 1;
-  if (depthwise) {
-    inChannels = groups = pick(1, 24);
-    outChannels = inChannels * pick(1, 3);
-  }
-  const int kernel = pick(1, 9), dilation = pick(1, 4);
-  const int stride = pick(0, 3) == 0 ? pick(2, 5) : 1;  // 5: the gathering copy
-  const int effective = dilation * (kernel - 1) + 1;
-  std::string padding;
-  int maxPad = 0;
-  switch (pick(0, 3)) {
-    case 0:
-      padding = "same";
-      maxPad = effective / 2 + 1;
-      break;
-    case 1:
-      padding = "causal";
-      maxPad = effective - 1;
-      break;
-    case 2:
-      padding = "valid";
-      break;
-    default: {
-      const int left = pick(0, effective), right = pick(0, effective);
-      padding = fmt::format("({}, {})", left, right);
-      maxPad = std::max(left, right);
-    }
-  }
-  const std::string mode =
-      pick(0, 1) ? "zeros"
-                 : std::vector<std::string>{"reflect", "replicate", "circular"}[pick(0, 2)];
-  const int width =
-      std::max(effective, maxPad + 1) + (pick(0, 3) == 0 ? pick(0, 20) : pick(0, 400));
-  const bool symbolic = pick(0, 1), bias = pick(0, 1);
-  // A residual needs the conv's output shape: same padding at stride 1 keeps the width.
-  const bool residual = padding == "same" && stride == 1 && pick(0, 1);
-  const bool residualNcw = pick(0, 1);
-  const std::string act = std::vector<std::string>{"", "relu", "leaky_relu", "tanh"}[pick(0, 3)];
-
-  const std::string W = symbolic ? "L" : std::to_string(width);
-  auto dims = [&](bool ncw, int channels) {
-    return ncw ? fmt::format("N, {}, {}", channels, W) : fmt::format("N, {}, {}", W, channels);
-  };
-  std::string body =
-      fmt::format("conv1d(x, w{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
-                  bias ? ", b" : "", stride, dilation, groups, padding, mode);
-  if (residual) body = "add(" + body + ", r)";
-  if (!act.empty()) body = act + "(" + body + (act == "leaky_relu" ? ", alpha=0.1)" : ")");
-  std::string source = fmt::format("model strategy {{\n  input x : f32[{}] layout {}\n",
-                                   dims(inNcw, inChannels), inNcw ? "NCW" : "NWC");
-  if (residual)
-    source += fmt::format("  input r : f32[{}] layout {}\n", dims(residualNcw, outChannels),
-                          residualNcw ? "NCW" : "NWC");
-  source += fmt::format("  param w : f32[{}, {}, {}] layout OIW\n", outChannels,
-                        inChannels / groups, kernel);
-  if (bias) source += fmt::format("  param b : f32[{}]\n", outChannels);
-  source += fmt::format("  y = {}\n  output y layout {}\n}}\n", body, outNcw ? "NCW" : "NWC");
-  return {source, {{"N", pick(1, 3)}, {"L", width}}, threads};
+ConvRanges strategyRanges() {
+  ConvRanges ranges = ConvRanges::tileFilling();
+  ranges.mapOutputOneIn = 4;  // so that ElementwiseMap has work too
+  return ranges;
 }
 
-}  // namespace
-
-namespace {
-
-void checkStrategies(uint32_t baseSeed, int cases, const std::string& cpu) {
+// Random convs at tile-filling sizes, compiled with `options` and checked against the
+// reference. Layout pairs take turns: NCW → NCW, NCW → NWC, NWC → NCW, NWC → NWC.
+void checkStrategies(uint32_t baseSeed, int cases, const cnv::CompileOptions& options) {
   for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
-    std::mt19937 random(baseSeed + i);
-    // Every layout pair in turn: NCW → NCW, NCW → NWC, NWC → NCW, NWC → NWC.
     const bool inNcw = i % 4 < 2, outNcw = i % 2 == 0;
-    StrategyCase c = strategyCase(random, inNcw, outNcw, 1 + static_cast<int>(i % 3));
-    auto result = runBoth(c.source, c.symbols, baseSeed + i, c.threads, cpu);
-    for (const auto& [name, expected] : result.reference) {
-      INFO(fmt::format("cpu '{}' seed {} threads {} N={} L={}\n{}", cpu, baseSeed + i, c.threads,
-                       c.symbols["N"], c.symbols["L"], c.source));
-      REQUIRE(result.jit.count(name));
-      std::string detail;
-      const double ratio = toleranceRatio(result.jit.at(name), expected, &detail);
-      INFO(detail);
-      REQUIRE(ratio <= 1.0);
-    }
+    const int threads = 1 + static_cast<int>(i % 3);
+    cnv::test::RandomModel m =
+        RandomModelGenerator(baseSeed + i).conv(strategyRanges(), inNcw, outNcw);
+    auto result = cnv::test::runBoth(m.source, m.symbols, baseSeed + i, threads, options);
+    cnv::test::requireAgreement(
+        result, fmt::format("cpu '{}' strategy '{}' seed {} threads {} N={} L={}\n{}", options.cpu,
+                            options.strategy, baseSeed + i, threads, m.symbols["N"], m.symbols["L"],
+                            m.source));
   }
 }
 
@@ -111,7 +45,7 @@ void checkStrategies(uint32_t baseSeed, int cases, const std::string& cpu) {
 
 TEST_CASE("every kernel strategy agrees with the reference at tile-filling sizes",
           "[correctness][strategy]") {
-  checkStrategies(20261125, 160, "");
+  checkStrategies(20261125, 160, {});
 }
 
 // The host's widest vectors are what the test above covers; these compile for narrower
@@ -127,8 +61,66 @@ TEST_CASE("every kernel strategy agrees with the reference with AVX2 and SSE2 ve
       WARN("skipping " << cpu << ": " << e.what());  // not an x86 host, or one without AVX2
       continue;
     }
-    checkStrategies(20261126, 60, cpu);
+    checkStrategies(20261126, 60, {"", cpu});
   }
+}
+
+// Every strategy of the list, preferred wherever it can run: each must compute every
+// op it accepts, in every layout pair, not only the ops the planner gives it by choice.
+TEST_CASE("each strategy in the list, forced onto every op it accepts, agrees with the reference",
+          "[correctness][strategy]") {
+  const int cases = 48;
+  for (const cnv::backend::Strategy* strategy : cnv::backend::strategyList()) {
+    const std::string name(strategy->name());
+    cnv::backend::Backend backend({"", name});
+    int used = 0;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
+      // The plan must give the strategy every op it accepts.
+      cnv::test::RandomModel m =
+          RandomModelGenerator(20261129 + i).conv(strategyRanges(), i % 4 < 2, i % 2 == 0);
+      cnv::CompiledIr compiled =
+          cnv::compileToIr(std::make_unique<cnv::SourceFile>("test.cnv", m.source), "");
+      for (const cnv::backend::Kernel& kernel : backend.plan(*compiled.graph)) {
+        const bool accepts = !strategy->schedules(*kernel.op, backend.target()).empty();
+        INFO(name << " seed " << 20261129 + i << "\n" << m.source);
+        REQUIRE((kernel.schedule->strategy() == name) == accepts);
+        used += accepts;
+      }
+    }
+    INFO(name);
+    REQUIRE(used >= cases / 8);
+    checkStrategies(20261129, cases, {"", "", name});
+  }
+}
+
+TEST_CASE("a changed schedule parameter changes the --emit=loops text", "[strategy]") {
+  // The loop-nest description is printed from the schedule the emitter reads: two
+  // schedules of one strategy for one conv, with different register tiles, must
+  // describe different loops, each naming its own tile.
+  const std::string source = R"(
+model block {
+  input x : f32[N, 64, L] layout NCW
+  param w : f32[64, 64, 3] layout OIW
+  y = conv1d(x, w, padding=same)
+  output y
+})";
+  cnv::CompiledIr compiled =
+      cnv::compileToIr(std::make_unique<cnv::SourceFile>("block.cnv", source), "");
+  cnv::backend::Backend backend;
+  const cnv::ir::Op& op = *compiled.graph->ops.at(0);
+  for (const cnv::backend::Strategy* strategy : cnv::backend::strategyList()) {
+    auto schedules = strategy->schedules(op, backend.target());
+    if (schedules.size() < 2) continue;
+    INFO(strategy->name());
+    std::set<std::string> texts;
+    for (const auto& schedule : schedules) texts.insert(schedule->describeLoops());
+    REQUIRE(texts.size() == schedules.size());
+    // The same choice again describes the same loops.
+    REQUIRE(texts.count(strategy->schedules(op, backend.target()).front()->describeLoops()));
+  }
+  // WidthVector's and DirectVector's tiles are among the strategies that offer several.
+  REQUIRE(cnv::backend::findStrategy("WidthVector")->schedules(op, backend.target()).size() > 1);
+  REQUIRE(cnv::backend::findStrategy("DirectVector")->schedules(op, backend.target()).size() > 1);
 }
 
 TEST_CASE("a dilation too large for a width-vectorized panel falls back, not overflows",
@@ -144,4 +136,19 @@ model huge {
   output y
 })";
   REQUIRE_NOTHROW(cnv::Model::fromSource(source, "huge.cnv"));
+  cnv::CompiledIr compiled =
+      cnv::compileToIr(std::make_unique<cnv::SourceFile>("huge.cnv", source), "");
+  REQUIRE(cnv::backend::Backend().plan(*compiled.graph).at(0).schedule->strategy() ==
+          "DirectVector");
+}
+
+TEST_CASE("an unknown strategy is a usage error", "[strategy]") {
+  try {
+    cnv::Model::fromSource("model m {\n input x : f32[1, 1, 4] layout NCW\n output x\n}\n", "m.cnv",
+                           {"", "", "Winograd"});
+    FAIL("no error");
+  } catch (const cnv::Error& e) {
+    REQUIRE(e.kind() == cnv::Error::Kind::Usage);
+    REQUIRE(std::string(e.what()).find("WidthVector") != std::string::npos);
+  }
 }

@@ -28,15 +28,21 @@ struct TensorSpec {
 };
 
 struct CompileOptions {
-  CompileOptions(std::string model = "", std::string cpu = "")
-      : model(std::move(model)), cpu(std::move(cpu)) {}
+  CompileOptions(std::string model = "", std::string cpu = "", std::string strategy = "")
+      : model(std::move(model)), cpu(std::move(cpu)), strategy(std::move(strategy)) {}
 
   std::string model;  // which model of the file; may be empty when it holds one
   // The CPU to generate code for: empty (or "host") for this machine with all its
   // features; "x86-64" (SSE2), "x86-64-v2", "x86-64-v3"/"haswell" (AVX2) or "x86-64-v4"
   // (AVX-512) for narrower code the host can also run. Anything else is a usage error.
   std::string cpu;
+  // For tests and experiments: a kernel strategy ("WidthVector", "DirectVector",
+  // "ScalarConv", "ElementwiseMap"; docs/ir.md) to use wherever it can compute an op,
+  // instead of the compiler's own choice. Empty: the compiler chooses.
+  std::string strategy;
 };
+
+struct ModelFactory;
 
 class Model {
  public:
@@ -77,6 +83,7 @@ class Model {
   double flops(const std::map<std::string, int64_t>& symbols) const;
 
  private:
+  friend struct ModelFactory;  // the project's own tools (cnvc)
   struct Impl;
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

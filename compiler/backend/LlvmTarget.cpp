@@ -1,8 +1,5 @@
-#include "compiler/codegen/Jit.h"
+#include "compiler/backend/LlvmTarget.h"
 
-#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
-#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
-#include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
@@ -12,12 +9,11 @@
 #include <llvm/TargetParser/Host.h>
 
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "cnv/Error.h"
 
-namespace cnv::codegen {
+namespace cnv::backend {
 namespace {
 
 void initializeLlvm() {
@@ -27,14 +23,6 @@ void initializeLlvm() {
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
   });
-}
-
-template <typename T>
-T unwrap(llvm::Expected<T> value, const char* what) {
-  if (!value)
-    throw internalError(std::string("internal error: ") + what + ": " +
-                        llvm::toString(value.takeError()));
-  return std::move(*value);
 }
 
 // The CPUs a model can be compiled for besides the host's own, with the features the
@@ -66,9 +54,12 @@ const std::vector<CpuChoice>& cpuChoices() {
   return choices;
 }
 
-llvm::orc::JITTargetMachineBuilder targetBuilder(const std::string& cpu) {
+}  // namespace
+
+llvm::orc::JITTargetMachineBuilder targetMachineBuilder(const std::string& cpu) {
   initializeLlvm();
-  auto builder = unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
+  auto builder =
+      unwrapOrThrow(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
   builder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   if (cpu.empty() || cpu == "host") return builder;
   const CpuChoice* choice = nullptr;
@@ -90,16 +81,16 @@ llvm::orc::JITTargetMachineBuilder targetBuilder(const std::string& cpu) {
   return builder;
 }
 
-}  // namespace
-
 std::unique_ptr<llvm::TargetMachine> createTargetMachine(const std::string& cpu) {
-  return unwrap(targetBuilder(cpu).createTargetMachine(), "creating the target machine");
+  return unwrapOrThrow(targetMachineBuilder(cpu).createTargetMachine(),
+                       "creating the target machine");
 }
 
-TargetInfo targetInfo(const llvm::TargetMachine& machine) {
+Target targetOf(const llvm::TargetMachine& machine, const std::string& cpu) {
   // Features implied by the CPU name count too, so ask the subtarget, not the string.
   const llvm::MCSubtargetInfo* subtarget = machine.getMCSubtargetInfo();
-  TargetInfo info;
+  Target info;
+  info.cpu = cpu == "host" ? "" : cpu;
   if (subtarget->checkFeatures("+avx512f")) {
     info.vectorWidth = 16;
     info.vectorRegisters = 32;
@@ -141,60 +132,4 @@ std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, 
   return std::string(buffer.begin(), buffer.end());
 }
 
-Jit::~Jit() = default;
-
-std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads) {
-  std::unique_ptr<Jit> jit(new Jit());
-  auto builder = targetBuilder(cpu);
-  jit->machine_ = unwrap(builder.createTargetMachine(), "creating the target machine");
-  jit->target_ = targetInfo(*jit->machine_);
-  if (compileThreads == 0) compileThreads = std::max(1u, std::thread::hardware_concurrency());
-  jit->jit_ = unwrap(llvm::orc::LLJITBuilder()
-                         .setJITTargetMachineBuilder(builder)
-                         .setNumCompileThreads(compileThreads)
-                         .create(),
-                     "creating the JIT");
-  // Optimization runs as each module materializes, on the compile thread that takes
-  // it, with a TargetMachine of its own (they are not shared across threads).
-  jit->jit_->getIRTransformLayer().setTransform(
-      [builder](llvm::orc::ThreadSafeModule module,
-                const llvm::orc::MaterializationResponsibility&) mutable
-      -> llvm::Expected<llvm::orc::ThreadSafeModule> {
-        auto machine = builder.createTargetMachine();
-        if (!machine) return machine.takeError();
-        module.withModuleDo([&](llvm::Module& m) { optimizeModule(m, **machine); });
-        return module;
-      });
-  // Kernels call expf and tanhf from the C library the host process already has.
-  auto generator = unwrap(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-                              jit->jit_->getDataLayout().getGlobalPrefix()),
-                          "opening the host process's symbols");
-  jit->jit_->getMainJITDylib().addGenerator(std::move(generator));
-  return jit;
-}
-
-void Jit::addModule(std::unique_ptr<llvm::Module> module,
-                    std::unique_ptr<llvm::LLVMContext> context) {
-  llvm::orc::ThreadSafeModule threadSafe(std::move(module), std::move(context));
-  if (auto error = jit_->addIRModule(std::move(threadSafe)))
-    throw internalError("internal error: adding a module to the JIT: " +
-                        llvm::toString(std::move(error)));
-}
-
-std::vector<void*> Jit::lookup(const std::vector<std::string>& symbols) {
-  llvm::orc::SymbolLookupSet names;
-  std::vector<llvm::orc::SymbolStringPtr> interned;
-  for (const std::string& symbol : symbols) {
-    interned.push_back(jit_->mangleAndIntern(symbol));
-    names.add(interned.back());
-  }
-  // One lookup for every symbol lets the session materialize the modules in parallel.
-  auto found = unwrap(jit_->getExecutionSession().lookup(
-                          llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()), names),
-                      "compiling the kernels");
-  std::vector<void*> addresses;
-  for (const auto& name : interned) addresses.push_back(found.at(name).getAddress().toPtr<void*>());
-  return addresses;
-}
-
-}  // namespace cnv::codegen
+}  // namespace cnv::backend

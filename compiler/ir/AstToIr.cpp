@@ -1,4 +1,4 @@
-#include "compiler/ir/IrBuilder.h"
+#include "compiler/ir/AstToIr.h"
 
 #include <fmt/format.h>
 
@@ -20,9 +20,9 @@ struct Definition {
   SourceLocation location;
 };
 
-class IrBuilder {
+class AstToIr {
  public:
-  IrBuilder(const ast::Model& model, DiagnosticEngine& diagnostics)
+  AstToIr(const ast::Model& model, DiagnosticEngine& diagnostics)
       : model_(model), diagnostics_(diagnostics), graph_(std::make_unique<Graph>()) {}
 
   std::unique_ptr<Graph> build() {
@@ -532,7 +532,7 @@ class IrBuilder {
 }  // namespace
 
 std::unique_ptr<Graph> buildGraph(const ast::Model& model, DiagnosticEngine& diagnostics) {
-  return IrBuilder(model, diagnostics).build();
+  return AstToIr(model, diagnostics).build();
 }
 
 const ast::Model& selectModel(const ast::Module& module, const std::string& name) {

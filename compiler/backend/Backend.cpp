@@ -1,0 +1,110 @@
+#include "compiler/backend/Backend.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "cnv/Error.h"
+#include "compiler/backend/Jit.h"
+#include "compiler/backend/KernelBuilder.h"
+#include "compiler/backend/LlvmTarget.h"
+#include "compiler/backend/Planner.h"
+
+namespace cnv::backend {
+namespace {
+
+// The LLVM IR of `kernels`, one function each, as their schedules emit it. Layouts
+// are folded into address arithmetic (per-layout strides), padding into index mapping
+// or, for interior positions, into nothing at all; the epilogue runs on each element
+// or vector before its single store.
+std::unique_ptr<llvm::Module> emitModule(const std::string& name,
+                                         const std::vector<const Kernel*>& kernels,
+                                         llvm::LLVMContext& context) {
+  auto module = std::make_unique<llvm::Module>(name, context);
+  KernelBuilder kb(context, *module);
+  for (const Kernel* kernel : kernels) {
+    kb.begin(*kernel);
+    kernel->schedule->emit(kb);
+    kb.finish();
+  }
+  std::string problems;
+  llvm::raw_string_ostream stream(problems);
+  if (llvm::verifyModule(*module, &stream))
+    throw internalError("internal error: generated LLVM IR is invalid: " + stream.str());
+  return module;
+}
+
+std::vector<const Kernel*> pointers(const std::vector<Kernel>& kernels) {
+  std::vector<const Kernel*> result;
+  for (const Kernel& kernel : kernels) result.push_back(&kernel);
+  return result;
+}
+
+}  // namespace
+
+CompiledKernels::CompiledKernels() = default;
+CompiledKernels::CompiledKernels(CompiledKernels&&) noexcept = default;
+CompiledKernels& CompiledKernels::operator=(CompiledKernels&&) noexcept = default;
+CompiledKernels::~CompiledKernels() = default;
+
+Backend::Backend(const BackendOptions& options)
+    : options_(options), machine_(createTargetMachine(options.cpu)) {
+  target_ = targetOf(*machine_, options.cpu);
+  if (!options.strategy.empty()) {
+    preferred_ = findStrategy(options.strategy);
+    if (!preferred_) {
+      std::vector<std::string_view> names;
+      for (const Strategy* strategy : strategyList()) names.push_back(strategy->name());
+      throw usageError(fmt::format("unknown kernel strategy '{}': the choices are {}",
+                                   options.strategy, fmt::join(names, ", ")));
+    }
+  }
+}
+
+Backend::~Backend() = default;
+
+std::vector<Kernel> Backend::plan(const ir::Graph& graph) const {
+  return planKernels(graph, target_, preferred_);
+}
+
+std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
+  return backend::describeLoops(kernels);
+}
+
+std::string Backend::emitLlvmIr(const ir::Graph& graph, const std::vector<Kernel>& kernels) const {
+  llvm::LLVMContext context;
+  auto module = emitModule("cnv." + graph.name, pointers(kernels), context);
+  optimizeModule(*module, *machine_);
+  std::string text;
+  llvm::raw_string_ostream stream(text);
+  module->print(stream, nullptr);
+  return stream.str();
+}
+
+std::string Backend::emitMachineCode(const ir::Graph& graph, const std::vector<Kernel>& kernels,
+                                     bool object) const {
+  llvm::LLVMContext context;
+  auto module = emitModule("cnv." + graph.name, pointers(kernels), context);
+  optimizeModule(*module, *machine_);
+  return backend::emitMachineCode(*module, *machine_, object);
+}
+
+CompiledKernels Backend::compile(std::vector<Kernel> kernels) const {
+  CompiledKernels compiled;
+  compiled.jit_ = Jit::create(options_.cpu);
+  std::vector<std::string> symbols;
+  for (const Kernel& kernel : kernels) {
+    // A module (and context) per kernel, so that the JIT's threads compile them
+    // concurrently.
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = emitModule("cnv." + kernel.symbol, {&kernel}, *context);
+    compiled.jit_->addModule(std::move(module), std::move(context));
+    symbols.push_back(kernel.symbol);
+  }
+  for (void* address : compiled.jit_->lookup(symbols))
+    compiled.functions_.push_back(reinterpret_cast<KernelFunction>(address));
+  compiled.kernels_ = std::move(kernels);
+  return compiled;
+}
+
+}  // namespace cnv::backend

@@ -1,0 +1,225 @@
+// The DirectVector strategy: channels-innermost register tiles, for convs with
+// groups = 1 or depthwise (one input channel per group, any channel multiplier).
+// widthTile output positions × vectorsPerTile vectors of output channels accumulate in
+// registers; each tap broadcasts one input value against vectorsPerTile weight vectors
+// (depthwise: each lane loads its own input channel instead). Weights are packed
+// [O/B][K][I][B], B = lanes × vectorsPerTile. Interior positions run unchecked, border
+// positions one at a time with every tap mapped by the padding mode. Suits convs whose
+// input and output are both NWC; an NCW side is gathered or scattered lane by lane.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "compiler/backend/KernelBuilder.h"
+
+namespace cnv::backend {
+namespace {
+
+class DirectVectorSchedule final : public Schedule {
+ public:
+  DirectVectorSchedule(const ir::Op& op, int lanes, int vectorsPerTile, int widthTile)
+      : Schedule(op), lanes_(lanes), vectorsPerTile_(vectorsPerTile), widthTile_(widthTile) {}
+
+  std::string_view strategy() const override { return "DirectVector"; }
+  int64_t widthGranule() const override { return widthTile_; }
+  WeightPacking weightPacking() const override {
+    return WeightPacking::outputChannelBlocks(channelBlock());
+  }
+  std::string describeLoops() const override;
+  void emit(KernelBuilder& kb) const override;
+
+ private:
+  int64_t channelBlock() const { return int64_t{lanes_} * vectorsPerTile_; }
+
+  const int lanes_;           // floats per vector
+  const int vectorsPerTile_;  // vectors of output channels per register tile
+  const int widthTile_;       // output positions per register tile
+};
+
+std::string DirectVectorSchedule::describeLoops() const {
+  const ir::Value& w = *op_.operands[1];
+  const ir::Value& y = *op_.result;
+  std::string out = fmt::format("    for co0 in [0, {}) step {}: {} vectors of <{} x float>\n",
+                                y.channels, channelBlock(), vectorsPerTile_, lanes_);
+  out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",
+                     widthTile_, widthTile_, vectorsPerTile_);
+  out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+  if (op_.isDepthwise())
+    out += fmt::format(
+        "          acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
+        "* w_packed[co0/{}][k][v]\n",
+        op_.stride, op_.dilation, y.channels / op_.operands[0]->channels, channelBlock());
+  else
+    out += fmt::format(
+        "          for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, "
+        "ci]) * w_packed[co0/{}][k][ci][v]\n",
+        w.inChannelsPerGroup, op_.stride, op_.dilation, channelBlock());
+  out += fmt::format(
+      "      for wo at the borders and the tail, one at a time: taps checked, {} padding\n",
+      ir::name(op_.paddingMode));
+  out += "      epilogue on vectors, store\n";
+  return out;
+}
+
+void DirectVectorSchedule::emit(KernelBuilder& kb) const {
+  auto& b = kb.b;
+  const ir::Op& op = op_;
+  const ir::Value& x = *op.operands[0];
+  const ir::Value& y = *op.result;
+  const int64_t K = op.operands[1]->kernelWidth, C = x.channels;
+  const int64_t I = op.operands[1]->inChannelsPerGroup, block = channelBlock();
+  const int vectors = vectorsPerTile_, tile = widthTile_;
+  const int64_t multiplier = y.channels / x.channels;  // depthwise: outputs per input channel
+  llvm::FixedVectorType* vectorType = kb.vectorType(lanes_);
+  llvm::Value* inWidth = kb.scalars[kInputWidth];
+  llvm::Value* outWidth = kb.scalars[kOutputWidth];
+  Strides in = kb.strides(x, inWidth);
+
+  // Output positions whose every tap lies inside the input run in unchecked tiles;
+  // elsewhere taps are checked one position at a time.
+  auto [interiorBegin, interiorEnd] = kb.interiorRange(op);
+  llvm::Value* tiles = b.CreateSDiv(b.CreateSub(interiorEnd, interiorBegin), kb.constant(tile));
+  llvm::Value* tiledEnd = b.CreateAdd(interiorBegin, b.CreateMul(tiles, kb.constant(tile)));
+
+  std::vector<llvm::AllocaInst*> accumulators;
+  for (int i = 0; i < tile * vectors; ++i)
+    accumulators.push_back(kb.entryAlloca(vectorType, "acc"));
+  auto accumulate = [&](llvm::AllocaInst* acc, llvm::Value* a, llvm::Value* w) {
+    b.CreateStore(kb.fma(a, w, b.CreateLoad(vectorType, acc)), acc);
+  };
+  auto channelMask = [&](llvm::Value* c0) {
+    return kb.lanesBelow(c0, lanes_, kb.constant(y.channels));
+  };
+
+  kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
+    kb.forEachChannelBlock(op, block, [&](llvm::Value* firstChannel, llvm::Value* weights) {
+      // The input values of tap k at `positions` (one per tile row) against the block.
+      auto accumulateTap = [&](llvm::Value* k, const std::vector<llvm::Value*>& positions) {
+        llvm::Value* tapWeights =
+            b.CreateInBoundsGEP(kb.f32, weights, b.CreateMul(k, kb.constant(I * block)));
+        if (op.isDepthwise()) {
+          // Output channel co reads input channel co / multiplier alone, so each lane
+          // loads its own input value instead of sharing a broadcast.
+          for (int v = 0; v < vectors; ++v) {
+            llvm::Value* wv = b.CreateAlignedLoad(
+                vectorType, b.CreateConstInBoundsGEP1_64(kb.f32, tapWeights, v * lanes_),
+                llvm::Align(4));
+            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * lanes_));
+            llvm::Value* mask = channelMask(c0);
+            for (size_t r = 0; r < positions.size(); ++r) {
+              llvm::Value* xv;
+              if (multiplier == 1) {
+                xv = kb.loadLanes(x, kb.buffers[0], inWidth, n, c0, positions[r],
+                                  LaneAxis::Channels, lanes_, mask);
+              } else {
+                llvm::Value* channels = b.CreateUDiv(
+                    b.CreateAdd(b.CreateVectorSplat(lanes_, c0), kb.laneIndices(lanes_)),
+                    b.CreateVectorSplat(lanes_, kb.constant(multiplier)));
+                xv = b.CreateMaskedGather(
+                    vectorType,
+                    b.CreateGEP(kb.f32, kb.buffers[0], kb.offset(in, n, channels, positions[r])),
+                    llvm::Align(4), mask, kb.zeros(lanes_));
+              }
+              accumulate(accumulators[r * vectors + v], xv, wv);
+            }
+          }
+          return;
+        }
+        kb.loop(kb.constant(0), kb.constant(C), "ci", [&](llvm::Value* ci) {
+          llvm::Value* row =
+              b.CreateInBoundsGEP(kb.f32, tapWeights, b.CreateMul(ci, kb.constant(block)));
+          std::vector<llvm::Value*> w(vectors);
+          for (int v = 0; v < vectors; ++v)
+            w[v] = b.CreateAlignedLoad(
+                vectorType, b.CreateConstInBoundsGEP1_64(kb.f32, row, v * lanes_), llvm::Align(4));
+          for (size_t r = 0; r < positions.size(); ++r) {
+            llvm::Value* xv =
+                b.CreateLoad(kb.f32, kb.address(kb.buffers[0], in, n, ci, positions[r]));
+            llvm::Value* splat = b.CreateVectorSplat(lanes_, xv);
+            for (int v = 0; v < vectors; ++v)
+              accumulate(accumulators[r * vectors + v], splat, w[v]);
+          }
+        });
+      };
+
+      // One tile of `count` positions from `wo0`; `checked` maps every tap.
+      auto emitTile = [&](llvm::Value* wo0, int count, bool checked) {
+        for (int i = 0; i < count * vectors; ++i) b.CreateStore(kb.zeros(lanes_), accumulators[i]);
+        kb.loop(kb.constant(0), kb.constant(K), "k", [&](llvm::Value* k) {
+          if (checked) {
+            kb.forTap(op, wo0, k, inWidth, [&](llvm::Value* index) { accumulateTap(k, {index}); });
+            return;
+          }
+          std::vector<llvm::Value*> positions;
+          for (int r = 0; r < count; ++r)
+            positions.push_back(kb.tapPosition(op, b.CreateAdd(wo0, kb.constant(r)), k));
+          accumulateTap(k, positions);
+        });
+        for (int r = 0; r < count; ++r) {
+          llvm::Value* wo = b.CreateAdd(wo0, kb.constant(r));
+          for (int v = 0; v < vectors; ++v) {
+            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * lanes_));
+            llvm::Value* mask = channelMask(c0);
+            llvm::Value* bias =
+                op.hasBias ? b.CreateAlignedLoad(vectorType,
+                                                 b.CreateInBoundsGEP(kb.f32, kb.buffers[2], c0),
+                                                 llvm::Align(4))
+                           : nullptr;
+            llvm::Value* sum = b.CreateLoad(vectorType, accumulators[r * vectors + v]);
+            llvm::Value* value = kb.finalValue(op, sum, bias, [&](int i) {
+              return kb.loadLanes(*op.operands[i], kb.buffers[i], outWidth, n, c0, wo,
+                                  LaneAxis::Channels, lanes_, mask);
+            });
+            kb.storeLanes(value, y, kb.buffers.back(), outWidth, n, c0, wo, LaneAxis::Channels,
+                          mask);
+          }
+        }
+      };
+
+      kb.loop(kb.scalars[kWidthBegin], interiorBegin, "left",
+              [&](llvm::Value* wo) { emitTile(wo, 1, true); });
+      kb.loop(kb.constant(0), tiles, "tile", [&](llvm::Value* t) {
+        emitTile(b.CreateAdd(interiorBegin, b.CreateMul(t, kb.constant(tile))), tile, false);
+      });
+      kb.loop(tiledEnd, kb.scalars[kWidthEnd], "right",
+              [&](llvm::Value* wo) { emitTile(wo, 1, true); });
+    });
+  });
+}
+
+class DirectVector final : public Strategy {
+ public:
+  std::string_view name() const override { return "DirectVector"; }
+
+  // Tiles of `vectors` vectors of output channels × as many positions as the
+  // accumulator budget allows (up to 12), the fewest vectors that cover the channels
+  // (up to 4) first. About 3/4 of the register file holds accumulators, as oneDNN's
+  // 24-of-32 zmm tile does; the rest holds weight vectors and the broadcast input.
+  std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op,
+                                                   const Target& target) const override {
+    std::vector<std::unique_ptr<Schedule>> result;
+    if (op.kind != ir::OpKind::Conv1d || (op.groups != 1 && !op.isDepthwise())) return result;
+    const int accumulators = target.vectorRegisters * 3 / 4;
+    const int64_t vectorsNeeded =
+        (op.result->channels + target.vectorWidth - 1) / target.vectorWidth;
+    const int maxVectors = std::min(4, accumulators / 2);
+    const int preferred = static_cast<int>(std::min<int64_t>(vectorsNeeded, maxVectors));
+    auto tile = [&](int vectors) {
+      return std::make_unique<DirectVectorSchedule>(
+          op, target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors)));
+    };
+    result.push_back(tile(preferred));
+    for (int vectors = 1; vectors <= maxVectors; ++vectors)
+      if (vectors != preferred) result.push_back(tile(vectors));
+    return result;
+  }
+};
+
+}  // namespace
+
+const Strategy& DirectVectorStrategy() {
+  static const DirectVector strategy;
+  return strategy;
+}
+
+}  // namespace cnv::backend

@@ -1,0 +1,31 @@
+// How a kernel wants its conv's weight and bias laid out. The runtime packs them once,
+// when a param is bound, from the declared layout (OIW or WIO) into the schedule's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "compiler/ir/Ir.h"
+
+namespace cnv::backend {
+
+class WeightPacking {
+ public:
+  // Weights [O][I/groups][K] (PyTorch's order), biases as they are.
+  static WeightPacking pytorchOrder() { return WeightPacking(0); }
+  // Weights [O/B][K][I/groups][B], biases [O rounded up to B]; zero-filled past O, so
+  // that a partial block of output channels needs no masked loads.
+  static WeightPacking outputChannelBlocks(int64_t block) { return WeightPacking(block); }
+
+  // The packed layout of `param` as text: "[O][I/groups][K]", "[O/4][K][I][4]".
+  std::string describe(const ir::Value& param) const;
+  // `user` holds `param` in its declared layout.
+  std::vector<float> pack(const ir::Value& param, const float* user) const;
+
+ private:
+  explicit WeightPacking(int64_t block) : block_(block) {}
+  int64_t block_;  // 0: PyTorch's order
+};
+
+}  // namespace cnv::backend

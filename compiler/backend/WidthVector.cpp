@@ -1,0 +1,614 @@
+// The WidthVector strategy: width-innermost register tiles, as LIBXSMM's 1-D
+// convolutions are built, for convs with groups = 1 or depthwise. It suits convs whose
+// input or output is NCW (PyTorch's layout).
+// A tile is R output channels × V vectors of consecutive output positions; weights are
+// packed [O/R][K][I][R], zero-filled past O.
+//
+// Per sample, the call's output positions go in panels of V vectors. Each panel first
+// copies the input it reads (per input channel, V·lanes·stride + (K−1)·dilation
+// positions; padding applied: zeros, or the mapped positions; a stride de-interleaved
+// into one row per phase; an NWC input gathered) into a per-thread scratch buffer
+// whose rows are spaced to avoid cache-set conflicts; rows a power-of-two width apart
+// would otherwise share a handful of L1 sets. The tiles then run unchecked from that
+// buffer: for each tap k and input channel ci, V vector loads and R weight broadcasts
+// feed R·V FMAs. Stores are contiguous rows of an NCW output (scatters into an NWC
+// one), masked past the end of the call's range. Depthwise convs copy only the R input
+// channels of each block of output channels.
+#include <fmt/format.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "compiler/backend/KernelBuilder.h"
+
+namespace cnv::backend {
+namespace {
+
+class WidthVectorSchedule final : public Schedule {
+ public:
+  WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors)
+      : Schedule(op), lanes(lanes), rows(rows), vectors(vectors) {}
+
+  std::string_view strategy() const override { return "WidthVector"; }
+  int64_t scratchFloats() const override { return panelRows() * rowStride(); }
+  int64_t widthGranule() const override { return int64_t{vectors} * lanes; }
+  WeightPacking weightPacking() const override { return WeightPacking::outputChannelBlocks(rows); }
+  std::string describeLoops() const override;
+  void emit(KernelBuilder& kb) const override;
+
+  // Channel blocks loop outside the panels (copying each block's input per panel)
+  // when a block's input is cheap to copy again (depthwise: its own channels; few
+  // input channels): each block then writes only its own output rows as it sweeps the
+  // width, streams the hardware prefetcher can follow. Else blocks loop inside panels,
+  // so that one copy of the input serves every block.
+  bool blocksOutsidePanels() const {
+    return op_.groups > 1 || op_.operands[1]->inChannelsPerGroup <= 4;
+  }
+  // Rows of the panel buffer: one per copied input channel and phase of the stride.
+  int64_t panelRows() const {
+    return (op_.isDepthwise() ? rows : op_.operands[0]->channels) * op_.stride;
+  }
+  // Floats from one panel row to the next: a row holds one phase of the input (the
+  // panel's positions plus the halo's share), in whole vectors and an odd number of
+  // 64-byte lines, so that rows spread over the cache sets.
+  int64_t rowStride() const {
+    const int64_t span = int64_t{vectors} * lanes + halo() / op_.stride;
+    int64_t stride = (span + lanes - 1) / lanes * lanes;
+    stride = (stride + 15) / 16 * 16;
+    if ((stride / 16) % 2 == 0) stride += 16;
+    return stride;
+  }
+  int64_t halo() const { return (op_.operands[1]->kernelWidth - 1) * op_.dilation; }
+
+  const int lanes;    // floats per vector
+  const int rows;     // R: output channels per register tile
+  const int vectors;  // V: vectors of output positions per register tile
+};
+
+std::string WidthVectorSchedule::describeLoops() const {
+  const ir::Value& w = *op_.operands[1];
+  const ir::Value& y = *op_.result;
+  const int64_t panel = int64_t{lanes} * vectors;
+  const int64_t stride = op_.stride;
+  const std::string blocks =
+      fmt::format("for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers",
+                  y.channels, rows, rows, vectors, lanes);
+  const std::string panels =
+      fmt::format("for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels",
+                  panel, lanes);
+  const char* channels = op_.isDepthwise() ? "channels of block co0" : "all channels";
+  const std::string copy =
+      stride == 1
+          ? fmt::format(
+                "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding applied",
+                channels, panel + halo(),
+                op_.operands[0]->layout == ir::Layout::NWC ? " (gathered from NWC)" : "",
+                ir::name(op_.paddingMode))
+          : fmt::format(
+                "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "
+                "de-interleaved rows per channel, {} padding applied",
+                channels, stride, stride * panel + halo(), stride, ir::name(op_.paddingMode));
+  std::string out;
+  if (blocksOutsidePanels())
+    out += fmt::format("    {}\n      {}\n        {}\n", blocks, panels, copy);
+  else
+    out += fmt::format("    {}\n      {}\n      {}\n", panels, copy, blocks);
+  out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+  // With stride s the panel holds s de-interleaved rows per channel.
+  auto row = [&](const char* channel) {
+    return stride == 1 ? std::string(channel)
+                       : fmt::format("{0}*{1} + (k*{2}) mod {1}", channel, stride, op_.dilation);
+  };
+  const std::string column = stride == 1
+                                 ? fmt::format("v*{} + k*{}", lanes, op_.dilation)
+                                 : fmt::format("v*{} + (k*{}) div {}", lanes, op_.dilation, stride);
+  if (op_.isDepthwise())
+    out += fmt::format(
+        "          acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * panel[{}][{} ...]  (input "
+        "channel (co0+r)/{})\n",
+        rows, row("r"), column, y.channels / op_.operands[0]->channels);
+  else
+    out += fmt::format(
+        "          for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][ci][r]) * "
+        "panel[{}][{} ...]\n",
+        w.inChannelsPerGroup, rows, row("ci"), column);
+  out += y.layout == ir::Layout::NCW
+             ? "        epilogue on vectors, contiguous row stores (masked in the tail)\n"
+             : "        epilogue on vectors, scattered into the NWC output (masked in the tail)\n";
+  return out;
+}
+
+// The positions a panel covers: V vectors from p0, or one vector in the tail.
+struct Panel {
+  llvm::Value* n;   // the sample
+  llvm::Value* p0;  // its first output position
+  int vectors;
+  bool tail;  // one of the one-vector panels after the whole ones
+};
+
+// A block of `rows` output channels from firstChannel, and its packed weights.
+struct ChannelBlock {
+  llvm::Value* firstChannel;
+  llvm::Value* weights;
+};
+
+class WidthVectorEmitter {
+ public:
+  WidthVectorEmitter(const WidthVectorSchedule& schedule, KernelBuilder& kb)
+      : s_(schedule),
+        op_(schedule.op()),
+        kb_(kb),
+        b_(kb.b),
+        x_(*op_.operands[0]),
+        y_(*op_.result),
+        K_(op_.operands[1]->kernelWidth),
+        I_(op_.operands[1]->inChannelsPerGroup),
+        stride_(op_.stride),
+        rowStride_(schedule.rowStride()),
+        vectorType_(kb.vectorType(schedule.lanes)) {}
+
+  void emit();
+
+ private:
+  int64_t width(const Panel& panel) const { return int64_t{panel.vectors} * s_.lanes; }
+  // Entries of a panel row: the positions one phase of the input contributes.
+  int64_t span(const Panel& panel) const { return width(panel) + s_.halo() / stride_; }
+  // The first input position a panel reads.
+  llvm::Value* panelStart(const Panel& panel) {
+    return kb_.tapPosition(op_, panel.p0, kb_.constant(0));
+  }
+  // Copies the input a panel reads, for `rows` channels (row i: channel channelOf(i)),
+  // into the buffer. With stride s each channel gets s rows, one per phase: row
+  // i·s + j holds input positions p0·s − padLeft + j + s·m, m = 0, 1, ..., so that tap
+  // k of output p0 + q reads row i·s + (k·dilation mod s), entry q + k·dilation div s:
+  // consecutive outputs read consecutive entries whatever the stride.
+  void packPanel(const Panel& panel, int64_t rows,
+                 const std::function<llvm::Value*(llvm::Value*)>& channelOf);
+  void copyRowsDeinterleaved(const Panel& panel, int64_t rows,
+                             const std::function<llvm::Value*(llvm::Value*)>& rowOf);
+  void copyRows(const Panel& panel, int64_t rows,
+                const std::function<llvm::Value*(llvm::Value*)>& rowOf, bool checked);
+  void computeTile(const Panel& panel, const ChannelBlock& block);
+  void storeTile(const Panel& panel, const ChannelBlock& block);
+  void prefetchNextPanel(const Panel& panel, llvm::Value* channel, llvm::Value* k);
+  bool spreadOutputPrefetch(const Panel& panel) const;
+  int64_t outputLines(const Panel& panel) const { return (width(panel) + 15) / 16; }
+  void prefetchOutput(const Panel& panel, llvm::Value* channel, llvm::Value* line);
+  llvm::AllocaInst* accumulator(int row, int vector) {
+    return accumulators_[row * s_.vectors + vector];
+  }
+
+  const WidthVectorSchedule& s_;
+  const ir::Op& op_;
+  KernelBuilder& kb_;
+  llvm::IRBuilder<>& b_;
+  const ir::Value& x_;
+  const ir::Value& y_;
+  const int64_t K_, I_, stride_, rowStride_;
+  llvm::FixedVectorType* vectorType_;
+  std::vector<llvm::AllocaInst*> accumulators_;
+};
+
+void WidthVectorEmitter::emit() {
+  for (int i = 0; i < s_.rows * s_.vectors; ++i)
+    accumulators_.push_back(kb_.entryAlloca(vectorType_, "acc"));
+  const int lanes = s_.lanes;
+  llvm::Value* widthBegin = kb_.scalars[kWidthBegin];
+  llvm::Value* widthEnd = kb_.scalars[kWidthEnd];
+  // Whole panels of V vectors, then one-vector panels for the rest, so a short or
+  // ragged width computes at most lanes − 1 positions it does not store.
+  const int64_t bulkWidth = int64_t{s_.vectors} * lanes;
+  llvm::Value* panels = b_.CreateSDiv(b_.CreateSub(widthEnd, widthBegin), kb_.constant(bulkWidth));
+  llvm::Value* tailBegin = b_.CreateAdd(widthBegin, b_.CreateMul(panels, kb_.constant(bulkWidth)));
+  llvm::Value* tailPanels =
+      b_.CreateSDiv(b_.CreateAdd(b_.CreateSub(widthEnd, tailBegin), kb_.constant(lanes - 1)),
+                    kb_.constant(lanes));
+  auto forEachPanel = [&](llvm::Value* n, const std::function<void(const Panel&)>& body) {
+    kb_.loop(kb_.constant(0), panels, "panel", [&](llvm::Value* j) {
+      body({n, b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth))), s_.vectors,
+            false});
+    });
+    kb_.loop(kb_.constant(0), tailPanels, "tail", [&](llvm::Value* j) {
+      body({n, b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes))), 1, true});
+    });
+  };
+  auto forEachBlock = [&](const std::function<void(const ChannelBlock&)>& body) {
+    kb_.forEachChannelBlock(op_, s_.rows, [&](llvm::Value* firstChannel, llvm::Value* weights) {
+      body({firstChannel, weights});
+    });
+  };
+  auto packAllChannels = [&](const Panel& panel) {
+    packPanel(panel, x_.channels, [](llvm::Value* i) { return i; });
+  };
+  auto packBlockChannels = [&](const Panel& panel, const ChannelBlock& block) {
+    const int64_t multiplier = y_.channels / x_.channels;
+    packPanel(panel, s_.rows, [&](llvm::Value* i) {
+      // Rows past the last channel (zero weights, never stored) copy the last one.
+      llvm::Value* co =
+          kb_.minimum(b_.CreateAdd(block.firstChannel, i), kb_.constant(y_.channels - 1));
+      return b_.CreateUDiv(co, kb_.constant(multiplier));
+    });
+  };
+  kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
+    if (s_.blocksOutsidePanels()) {
+      forEachBlock([&](const ChannelBlock& block) {
+        forEachPanel(n, [&](const Panel& panel) {
+          if (op_.isDepthwise())
+            packBlockChannels(panel, block);
+          else
+            packAllChannels(panel);
+          computeTile(panel, block);
+          storeTile(panel, block);
+        });
+      });
+    } else {
+      forEachPanel(n, [&](const Panel& panel) {
+        packAllChannels(panel);
+        forEachBlock([&](const ChannelBlock& block) {
+          computeTile(panel, block);
+          storeTile(panel, block);
+        });
+      });
+    }
+  });
+}
+
+void WidthVectorEmitter::packPanel(const Panel& panel, int64_t rows,
+                                   const std::function<llvm::Value*(llvm::Value*)>& channelOf) {
+  const int lanes = s_.lanes;
+  llvm::Value* inWidth = kb_.scalars[kInputWidth];
+  llvm::Value* start = panelStart(panel);
+  const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
+  llvm::Value* sample = b_.CreateMul(panel.n, b_.CreateMul(kb_.constant(x_.channels), inWidth));
+  const bool inputNcw = x_.layout == ir::Layout::NCW;
+  // Input channel `channel`'s row: its position p is at row + p·(1 in NCW, C in NWC).
+  auto rowOf = [&](llvm::Value* i) {
+    llvm::Value* channel = channelOf(i);
+    return b_.CreateGEP(kb_.f32, kb_.buffers[0],
+                        b_.CreateAdd(sample, inputNcw ? b_.CreateMul(channel, inWidth) : channel));
+  };
+  // Every position the copy reads lies inside the input: [start, start + s·entries).
+  llvm::Value* inside = b_.CreateAnd(
+      b_.CreateICmpSGE(start, kb_.constant(0)),
+      b_.CreateICmpSLE(b_.CreateAdd(start, kb_.constant(stride_ * spanVectors * lanes)), inWidth));
+  kb_.ifThenElse(
+      inside,
+      [&] {
+        // Inside the input, small strides de-interleave with plain loads and shuffles.
+        if (inputNcw && stride_ > 1 && stride_ <= 4)
+          copyRowsDeinterleaved(panel, rows, rowOf);
+        else
+          copyRows(panel, rows, rowOf, false);
+      },
+      [&] { copyRows(panel, rows, rowOf, true); });
+}
+
+// The s vectors at start + s·lanes·v hold lanes entries of each of the s phases.
+void WidthVectorEmitter::copyRowsDeinterleaved(
+    const Panel& panel, int64_t rows, const std::function<llvm::Value*(llvm::Value*)>& rowOf) {
+  const int lanes = s_.lanes;
+  const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
+  llvm::Value* start = panelStart(panel);
+  kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](llvm::Value* i) {
+    llvm::Value* source = rowOf(i);
+    llvm::Value* firstRow =
+        b_.CreateMul(b_.CreateMul(i, kb_.constant(stride_)), kb_.constant(rowStride_));
+    kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](llvm::Value* v) {
+      llvm::Value* block = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(stride_ * lanes)));
+      std::vector<llvm::Value*> parts;
+      for (int64_t part = 0; part < stride_; ++part)
+        parts.push_back(b_.CreateAlignedLoad(
+            vectorType_,
+            b_.CreateGEP(kb_.f32, source, b_.CreateAdd(block, kb_.constant(part * lanes))),
+            llvm::Align(4)));
+      // Concatenate pairwise up to a power-of-two width, then pick every s-th lane.
+      while (parts.size() > 1) {
+        std::vector<llvm::Value*> joined;
+        for (size_t p = 0; p < parts.size(); p += 2) {
+          auto* type = llvm::cast<llvm::FixedVectorType>(parts[p]->getType());
+          const int width = static_cast<int>(type->getNumElements());
+          llvm::Value* other = p + 1 < parts.size() ? parts[p + 1] : llvm::PoisonValue::get(type);
+          std::vector<int> mask(static_cast<size_t>(2 * width));
+          for (int l = 0; l < 2 * width; ++l) mask[static_cast<size_t>(l)] = l;
+          joined.push_back(b_.CreateShuffleVector(parts[p], other, mask));
+        }
+        parts = std::move(joined);
+      }
+      for (int64_t j = 0; j < stride_; ++j) {
+        std::vector<int> mask;
+        for (int l = 0; l < lanes; ++l) mask.push_back(static_cast<int>(j + stride_ * l));
+        llvm::Value* target =
+            b_.CreateInBoundsGEP(kb_.f32, kb_.scratch,
+                                 b_.CreateAdd(b_.CreateAdd(firstRow, kb_.constant(j * rowStride_)),
+                                              b_.CreateMul(v, kb_.constant(lanes))));
+        b_.CreateAlignedStore(b_.CreateShuffleVector(parts[0], mask), target, llvm::Align(4));
+      }
+    });
+  });
+}
+
+void WidthVectorEmitter::copyRows(const Panel& panel, int64_t rows,
+                                  const std::function<llvm::Value*(llvm::Value*)>& rowOf,
+                                  bool checked) {
+  const int lanes = s_.lanes;
+  const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
+  const bool contiguous = stride_ == 1 && x_.layout == ir::Layout::NCW;
+  llvm::Value* inWidth = kb_.scalars[kInputWidth];
+  llvm::Value* start = panelStart(panel);
+  llvm::Value* laneSteps =
+      b_.CreateMul(kb_.laneIndices(lanes), b_.CreateVectorSplat(lanes, kb_.constant(stride_)));
+  // Element offsets of input positions within a row.
+  auto elements = [&](llvm::Value* positions) {
+    if (x_.layout == ir::Layout::NCW) return positions;
+    return b_.CreateMul(positions, b_.CreateVectorSplat(lanes, kb_.constant(x_.channels)));
+  };
+  kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](llvm::Value* i) {
+    llvm::Value* source = rowOf(i);
+    kb_.loop(kb_.constant(0), kb_.constant(stride_), "phase", [&](llvm::Value* j) {
+      llvm::Value* target =
+          b_.CreateInBoundsGEP(kb_.f32, kb_.scratch,
+                               b_.CreateMul(b_.CreateAdd(b_.CreateMul(i, kb_.constant(stride_)), j),
+                                            kb_.constant(rowStride_)));
+      kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](llvm::Value* v) {
+        // Input position of lane 0; lane l reads first + l·stride.
+        llvm::Value* first =
+            b_.CreateAdd(b_.CreateAdd(start, j), b_.CreateMul(v, kb_.constant(stride_ * lanes)));
+        llvm::Value* positions = b_.CreateAdd(b_.CreateVectorSplat(lanes, first), laneSteps);
+        llvm::Value* value;
+        if (!checked) {
+          if (contiguous)
+            value = b_.CreateAlignedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
+                                         llvm::Align(4));
+          else
+            value = b_.CreateMaskedGather(
+                vectorType_, b_.CreateGEP(kb_.f32, source, elements(positions)), llvm::Align(4));
+        } else {
+          auto [index, inRange] = kb_.mapPosition(op_.paddingMode, positions, inWidth);
+          if (inRange) {
+            // Lanes in the zero padding are masked off, so their addresses may lie
+            // outside the row.
+            if (contiguous)
+              value = b_.CreateMaskedLoad(vectorType_, b_.CreateGEP(kb_.f32, source, first),
+                                          llvm::Align(4), inRange, kb_.zeros(lanes));
+            else
+              value = b_.CreateMaskedGather(vectorType_,
+                                            b_.CreateGEP(kb_.f32, source, elements(positions)),
+                                            llvm::Align(4), inRange, kb_.zeros(lanes));
+          } else {
+            // One reflection or wrap covers the positions the outputs need; lanes past
+            // them (whose results are never stored) are clamped into the row.
+            llvm::Value* last = b_.CreateVectorSplat(lanes, b_.CreateSub(inWidth, kb_.constant(1)));
+            llvm::Value* low = b_.CreateVectorSplat(lanes, kb_.constant(0));
+            index = b_.CreateSelect(b_.CreateICmpSLT(index, low), low, index);
+            index = b_.CreateSelect(b_.CreateICmpSGT(index, last), last, index);
+            value = b_.CreateMaskedGather(
+                vectorType_, b_.CreateGEP(kb_.f32, source, elements(index)), llvm::Align(4));
+          }
+        }
+        b_.CreateAlignedStore(
+            value, b_.CreateInBoundsGEP(kb_.f32, target, b_.CreateMul(v, kb_.constant(lanes))),
+            llvm::Align(4));
+      });
+    });
+  });
+}
+
+void WidthVectorEmitter::prefetchNextPanel(const Panel& panel, llvm::Value* channel,
+                                           llvm::Value* k) {
+  // The next panel reads tileWidth positions further on. NCW rows lie far apart, more
+  // streams than the hardware prefetcher follows, so each (tap, channel) step of this
+  // panel fetches a share of that channel's new lines; a burst of them at pack time
+  // would overrun the miss buffers.
+  // Tail panels are few and short; an NWC input is one stream the hardware follows.
+  if (panel.tail || x_.layout != ir::Layout::NCW) return;
+  const int lanes = s_.lanes;
+  // With stride s the next panel starts s·width input positions further on.
+  const int64_t newLines = (stride_ * width(panel) + 15) / 16;
+  const int64_t perTap = (newLines + K_ - 1) / K_;
+  llvm::Value* inWidth = kb_.scalars[kInputWidth];
+  llvm::Value* loaded = b_.CreateAdd(
+      panelStart(panel), kb_.constant(stride_ * ((span(panel) + lanes - 1) / lanes * lanes)));
+  llvm::Value* row =
+      b_.CreateAdd(b_.CreateMul(panel.n, b_.CreateMul(kb_.constant(x_.channels), inWidth)),
+                   b_.CreateMul(channel, inWidth));
+  for (int64_t t = 0; t < perTap; ++t) {
+    llvm::Value* column = b_.CreateAdd(
+        loaded, b_.CreateMul(b_.CreateAdd(b_.CreateMul(k, kb_.constant(perTap)), kb_.constant(t)),
+                             kb_.constant(16)));
+    b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                       {b_.CreateGEP(kb_.f32, kb_.buffers[0], b_.CreateAdd(row, column)),
+                        b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+  }
+}
+
+// The next panel's output lines: claimed early, for the same reason the inputs are
+// prefetched. Spread over the tile's (tap, channel) steps when there are enough of
+// them, else issued together after the stores.
+bool WidthVectorEmitter::spreadOutputPrefetch(const Panel& panel) const {
+  return !op_.isDepthwise() && !panel.tail && y_.layout == ir::Layout::NCW &&
+         K_ * I_ >= s_.rows * outputLines(panel);
+}
+
+void WidthVectorEmitter::prefetchOutput(const Panel& panel, llvm::Value* channel,
+                                        llvm::Value* line) {
+  llvm::Value* outWidth = kb_.scalars[kOutputWidth];
+  llvm::Value* position = b_.CreateAdd(
+      panel.p0, b_.CreateAdd(kb_.constant(width(panel)), b_.CreateMul(line, kb_.constant(16))));
+  llvm::Value* address =
+      b_.CreateGEP(kb_.f32, kb_.buffers.back(),
+                   kb_.offset(kb_.strides(y_, outWidth), panel.n, channel, position));
+  b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                     {address, b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
+}
+
+void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& block) {
+  const int lanes = s_.lanes, rows = s_.rows;
+  for (int r = 0; r < rows; ++r)
+    for (int v = 0; v < panel.vectors; ++v) b_.CreateStore(kb_.zeros(lanes), accumulator(r, v));
+  kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](llvm::Value* k) {
+    llvm::Value* tapWeights =
+        b_.CreateInBoundsGEP(kb_.f32, block.weights, b_.CreateMul(k, kb_.constant(I_ * rows)));
+    llvm::Value* tapOffset = b_.CreateMul(k, kb_.constant(op_.dilation));
+    llvm::Value* tapPhase = b_.CreateURem(tapOffset, kb_.constant(stride_));
+    llvm::Value* tapColumn = b_.CreateUDiv(tapOffset, kb_.constant(stride_));
+    // The V input vectors tap k reads from the panel row of channel row `row`
+    // (see packPanel).
+    auto inputs = [&](llvm::Value* row) {
+      llvm::Value* phaseRow = b_.CreateAdd(b_.CreateMul(row, kb_.constant(stride_)), tapPhase);
+      llvm::Value* base = b_.CreateInBoundsGEP(
+          kb_.f32, kb_.scratch,
+          b_.CreateAdd(b_.CreateMul(phaseRow, kb_.constant(rowStride_)), tapColumn));
+      std::vector<llvm::Value*> loaded;
+      for (int v = 0; v < panel.vectors; ++v)
+        loaded.push_back(b_.CreateAlignedLoad(
+            vectorType_, b_.CreateConstInBoundsGEP1_64(kb_.f32, base, int64_t{v} * lanes),
+            llvm::Align(4)));
+      return loaded;
+    };
+    auto weight = [&](llvm::Value* ci, int r) {
+      llvm::Value* index = b_.CreateAdd(b_.CreateMul(ci, kb_.constant(rows)), kb_.constant(r));
+      return b_.CreateVectorSplat(
+          lanes, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(kb_.f32, tapWeights, index)));
+    };
+    auto accumulate = [&](int r, llvm::Value* w, const std::vector<llvm::Value*>& x) {
+      for (int v = 0; v < panel.vectors; ++v)
+        b_.CreateStore(kb_.fma(w, x[v], b_.CreateLoad(vectorType_, accumulator(r, v))),
+                       accumulator(r, v));
+    };
+    if (op_.isDepthwise()) {
+      for (int r = 0; r < rows; ++r)
+        accumulate(r, weight(kb_.constant(0), r), inputs(kb_.constant(r)));
+      return;
+    }
+    kb_.loop(kb_.constant(0), kb_.constant(I_), "ci", [&](llvm::Value* ci) {
+      prefetchNextPanel(panel, ci, k);
+      if (spreadOutputPrefetch(panel)) {
+        llvm::Value* step = b_.CreateAdd(b_.CreateMul(k, kb_.constant(I_)), ci);
+        llvm::Value* row = b_.CreateURem(step, kb_.constant(rows));
+        llvm::Value* line = b_.CreateURem(b_.CreateUDiv(step, kb_.constant(rows)),
+                                          kb_.constant(outputLines(panel)));
+        prefetchOutput(panel, b_.CreateAdd(block.firstChannel, row), line);
+      }
+      std::vector<llvm::Value*> x = inputs(ci);
+      for (int r = 0; r < rows; ++r) accumulate(r, weight(ci, r), x);
+    });
+  });
+}
+
+void WidthVectorEmitter::storeTile(const Panel& panel, const ChannelBlock& block) {
+  const int lanes = s_.lanes;
+  llvm::Value* outWidth = kb_.scalars[kOutputWidth];
+  // Whole panels fit the call's range by construction; only the one-vector tail
+  // panels can run past its end, and they store under a mask.
+  llvm::Value* mask =
+      panel.tail ? kb_.lanesBelow(panel.p0, lanes, kb_.scalars[kWidthEnd]) : nullptr;
+  for (int r = 0; r < s_.rows; ++r) {
+    llvm::Value* co = b_.CreateAdd(block.firstChannel, kb_.constant(r));
+    auto store = [&] {
+      llvm::Value* bias =
+          op_.hasBias ? b_.CreateVectorSplat(
+                            lanes, b_.CreateLoad(kb_.f32,
+                                                 b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[2], co)))
+                      : nullptr;
+      std::vector<llvm::Value*> values;
+      for (int v = 0; v < panel.vectors; ++v) {
+        llvm::Value* w0 = b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes));
+        llvm::Value* sum = b_.CreateLoad(vectorType_, accumulator(r, v));
+        values.push_back(kb_.finalValue(op_, sum, bias, [&](int i) {
+          return kb_.loadLanes(*op_.operands[i], kb_.buffers[i], outWidth, panel.n, co, w0,
+                               LaneAxis::Positions, lanes, mask);
+        }));
+      }
+      for (int v = 0; v < panel.vectors; ++v)
+        kb_.storeLanes(values[v], y_, kb_.buffers.back(), outWidth, panel.n, co,
+                       b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)),
+                       LaneAxis::Positions, mask);
+      if (!spreadOutputPrefetch(panel) && !panel.tail && y_.layout == ir::Layout::NCW)
+        for (int64_t line = 0; line < outputLines(panel); ++line)
+          prefetchOutput(panel, co, kb_.constant(line));
+    };
+    // The last block may hold fewer than R channels.
+    if (y_.channels % s_.rows != 0)
+      kb_.ifThen(b_.CreateICmpSLT(co, kb_.constant(y_.channels)), store);
+    else
+      store();
+  }
+}
+
+void WidthVectorSchedule::emit(KernelBuilder& kb) const { WidthVectorEmitter(*this, kb).emit(); }
+
+class WidthVector final : public Strategy {
+ public:
+  std::string_view name() const override { return "WidthVector"; }
+  bool suits(const ir::Op& op) const override {
+    return op.operands[0]->layout == ir::Layout::NCW || op.result->layout == ir::Layout::NCW;
+  }
+
+  // Tiles of R rows of output channels × V vectors of positions. The tile that keeps
+  // the most accumulator lanes busy on real channels comes first: accumulators used,
+  // times the share of rows that are real channels (the last block is padded). Among
+  // equals, the one with fewer padded rows (no FMAs on zero weights), then the earlier
+  // in the preference list: 4 rows × 6 vectors first, measured best on the benchmark
+  // suite (wider panels amortize the copy and the halo; 10 loads per 24 FMAs), except
+  // with few input channels (first layers): 8 × 3 there, as 4 × 6 ran at 70 or 90
+  // GFLOP/s from one process to the next and 8 × 3 at a steady 93. None when the
+  // preferred tile's panel would be too large to stay in L2.
+  std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op,
+                                                   const Target& target) const override {
+    std::vector<std::unique_ptr<Schedule>> result;
+    if (op.kind != ir::OpKind::Conv1d || (op.groups != 1 && !op.isDepthwise())) return result;
+    const int64_t outChannels = op.result->channels;
+    const int accumulators = target.vectorRegisters * 3 / 4;
+    // Panels wider than the output only compute lanes nobody stores.
+    int maxVectors = 6;
+    if (op.result->width.isConstant())
+      maxVectors = static_cast<int>(
+          std::clamp<int64_t>(op.result->width.constant() / target.vectorWidth, 1, 6));
+    const bool fewInputs = op.groups == 1 && op.operands[1]->inChannelsPerGroup <= 4;
+    const std::vector<int> preference =
+        fewInputs ? std::vector<int>{8, 4, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1}
+                  : std::vector<int>{4, 8, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1};
+    struct Candidate {
+      std::unique_ptr<WidthVectorSchedule> schedule;
+      double score;
+      int64_t waste;
+    };
+    std::vector<Candidate> candidates;
+    for (int rows : preference) {
+      const int vectors = std::min(maxVectors, accumulators / rows);
+      if (vectors < 1) continue;
+      auto schedule = std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, rows, vectors);
+      const int64_t padded = (outChannels + rows - 1) / rows * rows;
+      const double score = double(rows * vectors) / accumulators * double(outChannels) / padded;
+      candidates.push_back({std::move(schedule), score, padded - outChannels});
+    }
+    // Stable: among equal scores and waste, the preference order stands.
+    std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+      if (std::abs(a.score - b.score) > 1e-9) return a.score > b.score;
+      return a.waste < b.waste;
+    });
+    // When the preferred tile's panel does not fit, the op is better left to the
+    // channel-vectorized strategy than given a worse tile.
+    if (candidates.empty() || !panelFits(*candidates.front().schedule)) return result;
+    for (Candidate& candidate : candidates)
+      if (panelFits(*candidate.schedule)) result.push_back(std::move(candidate.schedule));
+    return result;
+  }
+
+ private:
+  static bool panelFits(const WidthVectorSchedule& schedule) {
+    constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
+    // Compared by division: a huge dilation makes the row stride itself huge.
+    return schedule.rowStride() <= kMaxPanelFloats / schedule.panelRows();
+  }
+};
+
+}  // namespace
+
+const Strategy& WidthVectorStrategy() {
+  static const WidthVector strategy;
+  return strategy;
+}
+
+}  // namespace cnv::backend

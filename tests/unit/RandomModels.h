@@ -1,0 +1,103 @@
+// Random models for the agreement tests: single convs with every attribute drawn from
+// given ranges, and multi-layer pipelines. Seeded: one seed, one model; each model
+// comes with symbol values (N, L) it is valid for.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace cnv::test {
+
+struct RandomModel {
+  std::string source;
+  std::map<std::string, int64_t> symbols;
+};
+
+// The ranges a random conv is drawn from. The defaults are small shapes that reach
+// every attribute; tileFilling() reaches the kernels' register tiles and unchecked
+// interiors.
+struct ConvRanges {
+  std::vector<int> groups = {1, 1, 1, 2, 3, 4};
+  int maxChannelsPerGroup = 4;
+  int depthwiseOneIn = 6;  // one conv in this many is depthwise
+  int maxDepthwiseChannels = 6, maxMultiplier = 2;
+  int maxKernel = 6, maxDilation = 3;
+  int stridedOneIn = 1, maxStride = 3;  // one conv in stridedOneIn has a stride above 1
+  int maxExtraWidth = 12;               // the width exceeds the least it can be by 0 to this
+  int minBatch = 0, maxBatch = 3;
+  bool residuals = false;  // add(conv, r) where the shapes allow it
+  // One model in this many also outputs an activation of the conv's result, which
+  // then stays a standalone elementwise op (0: never).
+  int mapOutputOneIn = 0;
+
+  static ConvRanges tileFilling() {
+    ConvRanges r;
+    r.groups = {1};
+    r.maxChannelsPerGroup = 40;
+    r.depthwiseOneIn = 4;
+    r.maxDepthwiseChannels = 24;
+    r.maxMultiplier = 3;
+    r.maxKernel = 9;
+    r.maxDilation = 4;
+    r.stridedOneIn = 4;
+    r.maxStride = 5;  // 5: the gathering copy
+    r.maxExtraWidth = 400;
+    r.minBatch = 1;
+    r.residuals = true;
+    return r;
+  }
+};
+
+class RandomModelGenerator {
+ public:
+  explicit RandomModelGenerator(uint32_t seed) : random_(seed) {}
+
+  // One conv1d (bias, activation, padding rule and mode, stride, dilation, groups,
+  // weight layout drawn) from an input in the given layout (drawn when unset) to an
+  // output in the given layout. Widths are symbolic (L) when `symbolicWidth`, else
+  // drawn at random.
+  RandomModel conv(const ConvRanges& ranges, std::optional<bool> inputNcw = {},
+                   std::optional<bool> outputNcw = {}, std::optional<bool> symbolicWidth = {});
+
+  // Chains of convs with every attribute, activations, residual adds, copies, nested
+  // calls and several outputs in mixed layouts.
+  RandomModel pipeline();
+
+ private:
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random_); }
+  std::string fresh() { return "v" + std::to_string(counter_++); }
+
+  struct Padding {
+    std::string text;  // as written in the model
+    // The pads it gives (named rules: an upper bound until resolved for a width).
+    int64_t left = 0, right = 0;
+    bool named = false;
+  };
+  Padding pickPadding(int effective);
+  std::string pickMode();
+  std::string activationCall(const std::string& inner);
+  std::string declareWeight(int outChannels, int inPerGroup, int kernel);
+  std::string maybeBias(int outChannels);
+
+  // Pipeline steps on the current value.
+  void addActivation();
+  void addCopy();
+  void addConv(bool nested);
+  void addResidualBlock();
+  void addOutput(const std::string& value);
+
+  std::mt19937 random_;
+  int counter_ = 0;
+  std::string params_, body_;
+  // The pipeline's current value, its channels and width, and its outputs so far.
+  std::string current_;
+  int channels_ = 0;
+  int64_t width_ = 0;
+  std::vector<std::string> outputs_;
+};
+
+}  // namespace cnv::test
