@@ -7,6 +7,8 @@ Directives in the .cnv file's comments:
   # CHECK: 4:13: error: unknown name 'q'
                            stderr must contain FILE:<text>, and the first such line must be
                            followed by the source line and a caret under the column.
+  # STDERR: unknown kernel strategy
+                           stderr must contain this text (messages without a position).
 CHECK lines must match in order.
 """
 import re
@@ -20,8 +22,9 @@ def main():
     args = ["check"]
     expected_exit = 1
     checks = []
+    plain = []
     for line in text.splitlines():
-        m = re.match(r"\s*#\s*(ARGS|EXIT|CHECK):\s?(.*)$", line)
+        m = re.match(r"\s*#\s*(ARGS|EXIT|CHECK|STDERR):\s?(.*)$", line)
         if not m:
             continue
         kind, value = m.group(1), m.group(2).rstrip()
@@ -29,12 +32,17 @@ def main():
             args = value.split()
         elif kind == "EXIT":
             expected_exit = int(value)
+        elif kind == "STDERR":
+            plain.append(value)
         else:
             checks.append(value)
     result = subprocess.run([cnvc] + args + [case], capture_output=True, text=True, timeout=60)
     failures = []
     if result.returncode != expected_exit:
         failures.append(f"exit status {result.returncode}, expected {expected_exit}")
+    for wanted in plain:
+        if wanted not in result.stderr:
+            failures.append(f"stderr lacks {wanted!r}")
     err_lines = result.stderr.splitlines()
     position = 0
     source_lines = text.splitlines()
@@ -61,7 +69,7 @@ def main():
             print("  " + f)
         print("--- stderr ---\n" + result.stderr + "--- stdout ---\n" + result.stdout)
         return 1
-    print(f"ok {case}: {len(checks)} diagnostics checked")
+    print(f"ok {case}: {len(checks) + len(plain)} messages checked")
     return 0
 
 

@@ -87,8 +87,8 @@ TEST_CASE("each strategy in the list, forced onto every op it accepts, agrees wi
         used += accepts;
       }
     }
-    INFO(name);
-    REQUIRE(used >= cases / 8);
+    INFO(name << " was given no op of " << cases << " random models");
+    REQUIRE(used > 0);
     checkStrategies(20261129, cases, {"", "", name});
   }
 }
