@@ -18,13 +18,13 @@ namespace {
 class DirectVectorSchedule final : public Schedule {
  public:
   DirectVectorSchedule(const ir::Op& op, int lanes, int vectorsPerTile, int widthTile)
-      : Schedule(op), lanes_(lanes), vectorsPerTile_(vectorsPerTile), widthTile_(widthTile) {}
+      : Schedule(op,
+                 {"DirectVector",
+                  WeightPacking::outputChannelBlocks(int64_t{lanes} * vectorsPerTile), widthTile}),
+        lanes_(lanes),
+        vectorsPerTile_(vectorsPerTile),
+        widthTile_(widthTile) {}
 
-  std::string_view strategy() const override { return "DirectVector"; }
-  int64_t widthGranule() const override { return widthTile_; }
-  WeightPacking weightPacking() const override {
-    return WeightPacking::outputChannelBlocks(channelBlock());
-  }
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
 

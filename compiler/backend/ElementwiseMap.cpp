@@ -9,53 +9,32 @@ namespace {
 
 class ElementwiseMapSchedule final : public Schedule {
  public:
-  using Schedule::Schedule;
-  std::string_view strategy() const override { return "ElementwiseMap"; }
+  explicit ElementwiseMapSchedule(const ir::Op& op) : Schedule(op, {"ElementwiseMap"}) {}
+  std::string describeLoops() const override;
+  void emit(KernelBuilder& kb) const override;
+};
 
-  std::string describeLoops() const override {
-    std::string out = "    for w in [width_begin, width_end)\n";
-    out += fmt::format("      for c in [0, {})\n", op_.result->channels);
-    out += "        load, epilogue, store one element\n";
-    return out;
-  }
+std::string ElementwiseMapSchedule::describeLoops() const {
+  return fmt::format(
+      "    for w in [width_begin, width_end)\n      for c in [0, {})\n        load, epilogue, "
+      "store one element\n",
+      op_.result->channels);
+}
 
-  void emit(KernelBuilder& kb) const override {
-    auto& b = kb.b;
-    const ir::Value& x = *op_.operands[0];
-    const ir::Value& y = *op_.result;
-    llvm::Value* width = kb.scalars[kOutputWidth];
-    Strides in = kb.strides(x, width);
-    Strides out = kb.strides(y, width);
-    kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
-      kb.loop(kb.scalars[kWidthBegin], kb.scalars[kWidthEnd], "w", [&](llvm::Value* w) {
-        kb.loop(kb.constant(0), kb.constant(y.channels), "c", [&](llvm::Value* c) {
-          llvm::Value* v = b.CreateLoad(kb.f32, kb.address(kb.buffers[0], in, n, c, w));
-          v = kb.finalValue(op_, v, nullptr, [&](int i) {
-            return b.CreateLoad(
-                kb.f32, kb.address(kb.buffers[i], kb.strides(*op_.operands[i], width), n, c, w));
-          });
-          b.CreateStore(v, kb.address(kb.buffers.back(), out, n, c, w));
-        });
+void ElementwiseMapSchedule::emit(KernelBuilder& kb) const {
+  Strides in = kb.strides(*op_.operands[0], kb.scalars[kOutputWidth]);
+  kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
+    kb.loop(kb.scalars[kWidthBegin], kb.scalars[kWidthEnd], "w", [&](llvm::Value* w) {
+      kb.loop(kb.constant(0), kb.constant(op_.result->channels), "c", [&](llvm::Value* c) {
+        llvm::Value* v = kb.b.CreateLoad(kb.f32, kb.address(kb.buffers[0], in, n, c, w));
+        kb.storeElement(op_, v, nullptr, n, c, w);
       });
     });
-  }
-};
-
-class ElementwiseMap final : public Strategy {
- public:
-  std::string_view name() const override { return "ElementwiseMap"; }
-  std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op, const Target&) const override {
-    std::vector<std::unique_ptr<Schedule>> result;
-    if (op.kind == ir::OpKind::Map) result.push_back(std::make_unique<ElementwiseMapSchedule>(op));
-    return result;
-  }
-};
+  });
+}
 
 }  // namespace
 
-const Strategy& ElementwiseMapStrategy() {
-  static const ElementwiseMap strategy;
-  return strategy;
-}
+CNV_SINGLE_SCHEDULE_STRATEGY(ElementwiseMap, ir::OpKind::Map)
 
 }  // namespace cnv::backend

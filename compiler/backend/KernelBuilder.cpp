@@ -94,41 +94,49 @@ llvm::Value* KernelBuilder::lanePointers(llvm::Value* base, const Strides& s, ll
   return b.CreateGEP(f32, base, offsets);
 }
 
-static bool innermost(const ir::Value& v, LaneAxis axis) {
-  return (v.layout == ir::Layout::NWC) == (axis == LaneAxis::Channels);
+KernelBuilder::LaneAccess KernelBuilder::laneAccess(const ir::Value& v, llvm::Value* base,
+                                                    llvm::Value* width, llvm::Value* n,
+                                                    llvm::Value* c, llvm::Value* w, LaneAxis axis,
+                                                    int lanes, llvm::Value* mask) {
+  Strides s = strides(v, width);
+  const bool innermost = (v.layout == ir::Layout::NWC) == (axis == LaneAxis::Channels);
+  if (innermost) return {address(base, s, n, c, w), nullptr, mask};
+  return {nullptr, lanePointers(base, s, n, c, w, axis, lanes),
+          mask ? mask : b.getAllOnesMask(llvm::ElementCount::getFixed(lanes))};
 }
 
 llvm::Value* KernelBuilder::loadLanes(const ir::Value& v, llvm::Value* base, llvm::Value* width,
                                       llvm::Value* n, llvm::Value* c, llvm::Value* w, LaneAxis axis,
                                       int lanes, llvm::Value* mask) {
-  Strides s = strides(v, width);
+  LaneAccess at = laneAccess(v, base, width, n, c, w, axis, lanes, mask);
   llvm::FixedVectorType* type = vectorType(lanes);
-  if (innermost(v, axis)) {
-    llvm::Value* at = address(base, s, n, c, w);
-    if (!mask) return b.CreateAlignedLoad(type, at, llvm::Align(4));
-    return b.CreateMaskedLoad(type, at, llvm::Align(4), mask, zeros(lanes));
-  }
-  return b.CreateMaskedGather(type, lanePointers(base, s, n, c, w, axis, lanes), llvm::Align(4),
-                              mask ? mask : b.getAllOnesMask(type->getElementCount()),
-                              zeros(lanes));
+  if (at.pointers)
+    return b.CreateMaskedGather(type, at.pointers, llvm::Align(4), at.mask, zeros(lanes));
+  if (at.mask) return b.CreateMaskedLoad(type, at.address, llvm::Align(4), at.mask, zeros(lanes));
+  return b.CreateAlignedLoad(type, at.address, llvm::Align(4));
 }
 
 void KernelBuilder::storeLanes(llvm::Value* value, const ir::Value& v, llvm::Value* base,
                                llvm::Value* width, llvm::Value* n, llvm::Value* c, llvm::Value* w,
                                LaneAxis axis, llvm::Value* mask) {
-  Strides s = strides(v, width);
-  auto* type = llvm::cast<llvm::FixedVectorType>(value->getType());
-  if (innermost(v, axis)) {
-    llvm::Value* at = address(base, s, n, c, w);
-    if (mask)
-      b.CreateMaskedStore(value, at, llvm::Align(4), mask);
-    else
-      b.CreateAlignedStore(value, at, llvm::Align(4));
-    return;
-  }
-  const int lanes = static_cast<int>(type->getNumElements());
-  b.CreateMaskedScatter(value, lanePointers(base, s, n, c, w, axis, lanes), llvm::Align(4),
-                        mask ? mask : b.getAllOnesMask(type->getElementCount()));
+  const int lanes =
+      static_cast<int>(llvm::cast<llvm::FixedVectorType>(value->getType())->getNumElements());
+  LaneAccess at = laneAccess(v, base, width, n, c, w, axis, lanes, mask);
+  if (at.pointers)
+    b.CreateMaskedScatter(value, at.pointers, llvm::Align(4), at.mask);
+  else if (at.mask)
+    b.CreateMaskedStore(value, at.address, llvm::Align(4), at.mask);
+  else
+    b.CreateAlignedStore(value, at.address, llvm::Align(4));
+}
+
+void KernelBuilder::storeElement(const ir::Op& op, llvm::Value* sum, llvm::Value* bias,
+                                 llvm::Value* n, llvm::Value* c, llvm::Value* w) {
+  llvm::Value* width = scalars[kOutputWidth];
+  llvm::Value* value = finalValue(op, sum, bias, [&](int i) {
+    return b.CreateLoad(f32, address(buffers[i], strides(*op.operands[i], width), n, c, w));
+  });
+  b.CreateStore(value, address(buffers.back(), strides(*op.result, width), n, c, w));
 }
 
 void KernelBuilder::loop(llvm::Value* begin, llvm::Value* end, const std::string& name,
@@ -160,27 +168,21 @@ void KernelBuilder::loop(llvm::Value* begin, llvm::Value* end, const std::string
 }
 
 void KernelBuilder::ifThen(llvm::Value* condition, const std::function<void()>& body) {
-  BasicBlock* then = BasicBlock::Create(context_, "then", function_);
-  BasicBlock* join = BasicBlock::Create(context_, "join", function_);
-  b.CreateCondBr(condition, then, join);
-  b.SetInsertPoint(then);
-  body();
-  b.CreateBr(join);
-  b.SetInsertPoint(join);
+  ifThenElse(condition, body, nullptr);
 }
 
 void KernelBuilder::ifThenElse(llvm::Value* condition, const std::function<void()>& then,
                                const std::function<void()>& otherwise) {
   BasicBlock* thenBlock = BasicBlock::Create(context_, "then", function_);
-  BasicBlock* elseBlock = BasicBlock::Create(context_, "else", function_);
+  BasicBlock* elseBlock = otherwise ? BasicBlock::Create(context_, "else", function_) : nullptr;
   BasicBlock* join = BasicBlock::Create(context_, "join", function_);
-  b.CreateCondBr(condition, thenBlock, elseBlock);
-  b.SetInsertPoint(thenBlock);
-  then();
-  b.CreateBr(join);
-  b.SetInsertPoint(elseBlock);
-  otherwise();
-  b.CreateBr(join);
+  b.CreateCondBr(condition, thenBlock, elseBlock ? elseBlock : join);
+  for (auto [block, body] : {std::pair{thenBlock, &then}, std::pair{elseBlock, &otherwise}}) {
+    if (!block) continue;
+    b.SetInsertPoint(block);
+    (*body)();
+    b.CreateBr(join);
+  }
   b.SetInsertPoint(join);
 }
 

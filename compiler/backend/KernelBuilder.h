@@ -61,13 +61,17 @@ class KernelBuilder {
                          llvm::Value* mask);
   void storeLanes(llvm::Value* value, const ir::Value& v, llvm::Value* base, llvm::Value* width,
                   llvm::Value* n, llvm::Value* c, llvm::Value* w, LaneAxis axis, llvm::Value* mask);
+  // Stores one element (n, c, w) of the op's result: `sum`, plus `bias` (or null),
+  // through the op's epilogue, residuals loaded at the same position.
+  void storeElement(const ir::Op& op, llvm::Value* sum, llvm::Value* bias, llvm::Value* n,
+                    llvm::Value* c, llvm::Value* w);
 
   // for (index = begin; index < end; ++index) body(index), marked for LLVM's unroller
   // to leave alone: the emitters size their loop bodies themselves.
   void loop(llvm::Value* begin, llvm::Value* end, const std::string& name,
             const std::function<void(llvm::Value*)>& body);
   void ifThen(llvm::Value* condition, const std::function<void()>& body);
-  // if (condition) then() else otherwise().
+  // if (condition) then() else otherwise(); `otherwise` may be empty.
   void ifThenElse(llvm::Value* condition, const std::function<void()>& then,
                   const std::function<void()>& otherwise);
   llvm::Value* minimum(llvm::Value* a, llvm::Value* b);
@@ -118,6 +122,17 @@ class KernelBuilder {
   llvm::Value* integerLike(llvm::Value* like, int64_t v);
   // `v` as a vector of `lanes` if it is a scalar.
   llvm::Value* splatTo(int lanes, llvm::Value* v);
+  // Where the lanes of loadLanes/storeLanes are: one address when the axis is
+  // innermost in the layout (mask: as given), else a vector of pointers (mask: as
+  // given, or every lane).
+  struct LaneAccess {
+    llvm::Value* address;
+    llvm::Value* pointers;
+    llvm::Value* mask;
+  };
+  LaneAccess laneAccess(const ir::Value& v, llvm::Value* base, llvm::Value* width, llvm::Value* n,
+                        llvm::Value* c, llvm::Value* w, LaneAxis axis, int lanes,
+                        llvm::Value* mask);
   // Pointers to the lanes of loadLanes/storeLanes.
   llvm::Value* lanePointers(llvm::Value* base, const Strides& s, llvm::Value* n, llvm::Value* c,
                             llvm::Value* w, LaneAxis axis, int lanes);

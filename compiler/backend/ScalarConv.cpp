@@ -10,8 +10,7 @@ namespace {
 
 class ScalarConvSchedule final : public Schedule {
  public:
-  using Schedule::Schedule;
-  std::string_view strategy() const override { return "ScalarConv"; }
+  explicit ScalarConvSchedule(const ir::Op& op) : Schedule(op, {"ScalarConv"}) {}
 
   std::string describeLoops() const override {
     const ir::Value& w = *op_.operands[1];
@@ -35,9 +34,7 @@ class ScalarConvSchedule final : public Schedule {
     const int64_t inPerGroup = weight.inChannelsPerGroup;
     const int64_t outPerGroup = weight.outChannels / op_.groups;
     llvm::Value* inWidth = kb.scalars[kInputWidth];
-    llvm::Value* outWidth = kb.scalars[kOutputWidth];
     Strides in = kb.strides(x, inWidth);
-    Strides out = kb.strides(y, outWidth);
     llvm::AllocaInst* accumulator = kb.entryAlloca(kb.f32, "acc");
 
     kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
@@ -65,33 +62,15 @@ class ScalarConvSchedule final : public Schedule {
           llvm::Value* bias =
               op_.hasBias ? b.CreateLoad(kb.f32, b.CreateInBoundsGEP(kb.f32, kb.buffers[2], co))
                           : nullptr;
-          llvm::Value* v = kb.finalValue(op_, b.CreateLoad(kb.f32, accumulator), bias, [&](int i) {
-            return b.CreateLoad(
-                kb.f32,
-                kb.address(kb.buffers[i], kb.strides(*op_.operands[i], outWidth), n, co, wo));
-          });
-          b.CreateStore(v, kb.address(kb.buffers.back(), out, n, co, wo));
+          kb.storeElement(op_, b.CreateLoad(kb.f32, accumulator), bias, n, co, wo);
         });
       });
     });
   }
 };
 
-class ScalarConv final : public Strategy {
- public:
-  std::string_view name() const override { return "ScalarConv"; }
-  std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op, const Target&) const override {
-    std::vector<std::unique_ptr<Schedule>> result;
-    if (op.kind == ir::OpKind::Conv1d) result.push_back(std::make_unique<ScalarConvSchedule>(op));
-    return result;
-  }
-};
-
 }  // namespace
 
-const Strategy& ScalarConvStrategy() {
-  static const ScalarConv strategy;
-  return strategy;
-}
+CNV_SINGLE_SCHEDULE_STRATEGY(ScalarConv, ir::OpKind::Conv1d)
 
 }  // namespace cnv::backend

@@ -24,17 +24,16 @@ class KernelBuilder;
 
 class Schedule {
  public:
-  explicit Schedule(const ir::Op& op) : op_(op) {}
   virtual ~Schedule() = default;
 
   // The strategy's name, as in Strategies.def.
-  virtual std::string_view strategy() const = 0;
+  std::string_view strategy() const { return properties_.strategy; }
   // Floats of per-thread scratch each call of the kernel gets (see Kernel.h).
-  virtual int64_t scratchFloats() const { return 0; }
+  int64_t scratchFloats() const { return properties_.scratchFloats; }
   // Width chunks given to threads start at multiples of this (a whole register tile),
   // so that no chunk ends in a partial tile it could have avoided.
-  virtual int64_t widthGranule() const { return 1; }
-  virtual WeightPacking weightPacking() const { return WeightPacking::pytorchOrder(); }
+  int64_t widthGranule() const { return properties_.widthGranule; }
+  const WeightPacking& weightPacking() const { return properties_.weightPacking; }
   // The loop nest inside `for n in [batch_begin, batch_end)`, one line per level,
   // indented by two spaces per level starting at four.
   virtual std::string describeLoops() const = 0;
@@ -44,7 +43,19 @@ class Schedule {
   const ir::Op& op() const { return op_; }
 
  protected:
+  // What the runtime needs to know of a schedule, fixed when it is made.
+  struct Properties {
+    std::string_view strategy;
+    WeightPacking weightPacking = WeightPacking::pytorchOrder();
+    int64_t widthGranule = 1;
+    int64_t scratchFloats = 0;
+  };
+  Schedule(const ir::Op& op, const Properties& properties) : op_(op), properties_(properties) {}
+
   const ir::Op& op_;
+
+ private:
+  Properties properties_;
 };
 
 class Strategy {
@@ -59,6 +70,31 @@ class Strategy {
   // leave the op to the strategies after it in the list.
   virtual bool suits(const ir::Op& /*op*/) const { return true; }
 };
+
+// A strategy without parameters: one schedule of type S for every op of one kind.
+template <typename S>
+class SingleScheduleStrategy final : public Strategy {
+ public:
+  SingleScheduleStrategy(std::string_view name, ir::OpKind kind) : name_(name), kind_(kind) {}
+  std::string_view name() const override { return name_; }
+  std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op, const Target&) const override {
+    std::vector<std::unique_ptr<Schedule>> result;
+    if (op.kind == kind_) result.push_back(std::make_unique<S>(op));
+    return result;
+  }
+
+ private:
+  std::string_view name_;
+  ir::OpKind kind_;
+};
+
+// Defines the `const Strategy& NAMEStrategy()` that Strategies.def lists, for a
+// SingleScheduleStrategy whose schedule class is NAMESchedule.
+#define CNV_SINGLE_SCHEDULE_STRATEGY(NAME, KIND)                               \
+  const Strategy& NAME##Strategy() {                                           \
+    static const SingleScheduleStrategy<NAME##Schedule> strategy(#NAME, KIND); \
+    return strategy;                                                           \
+  }
 
 // The strategies in the order the planner tries them (Strategies.def).
 const std::vector<const Strategy*>& strategyList();

@@ -25,15 +25,32 @@
 namespace cnv::backend {
 namespace {
 
+// The panel buffer's layout for a tile of `rows` × `vectors` vectors of `lanes`.
+struct PanelBuffer {
+  PanelBuffer(const ir::Op& op, int lanes, int rows, int vectors)
+      : halo((op.operands[1]->kernelWidth - 1) * op.dilation),
+        rows((op.isDepthwise() ? rows : op.operands[0]->channels) * op.stride) {
+    // A row holds one phase of the input (the panel's positions plus the halo's
+    // share), in whole vectors and an odd number of 64-byte lines, so that rows spread
+    // over the cache sets.
+    const int64_t span = int64_t{vectors} * lanes + halo / op.stride;
+    rowStride = (span + lanes - 1) / lanes * lanes;
+    rowStride = (rowStride + 15) / 16 * 16;
+    if ((rowStride / 16) % 2 == 0) rowStride += 16;
+  }
+  // Compared by division: a huge dilation makes the row stride itself huge.
+  bool fits(int64_t maxFloats) const { return rowStride <= maxFloats / rows; }
+
+  int64_t halo;       // input positions a panel reads beyond its own: (K − 1)·dilation
+  int64_t rows;       // one per copied input channel and phase of the stride
+  int64_t rowStride;  // floats from one row to the next
+};
+
 class WidthVectorSchedule final : public Schedule {
  public:
   WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors)
-      : Schedule(op), lanes(lanes), rows(rows), vectors(vectors) {}
+      : WidthVectorSchedule(op, lanes, rows, vectors, PanelBuffer(op, lanes, rows, vectors)) {}
 
-  std::string_view strategy() const override { return "WidthVector"; }
-  int64_t scratchFloats() const override { return panelRows() * rowStride(); }
-  int64_t widthGranule() const override { return int64_t{vectors} * lanes; }
-  WeightPacking weightPacking() const override { return WeightPacking::outputChannelBlocks(rows); }
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
 
@@ -45,50 +62,46 @@ class WidthVectorSchedule final : public Schedule {
   bool blocksOutsidePanels() const {
     return op_.groups > 1 || op_.operands[1]->inChannelsPerGroup <= 4;
   }
-  // Rows of the panel buffer: one per copied input channel and phase of the stride.
-  int64_t panelRows() const {
-    return (op_.isDepthwise() ? rows : op_.operands[0]->channels) * op_.stride;
-  }
-  // Floats from one panel row to the next: a row holds one phase of the input (the
-  // panel's positions plus the halo's share), in whole vectors and an odd number of
-  // 64-byte lines, so that rows spread over the cache sets.
-  int64_t rowStride() const {
-    const int64_t span = int64_t{vectors} * lanes + halo() / op_.stride;
-    int64_t stride = (span + lanes - 1) / lanes * lanes;
-    stride = (stride + 15) / 16 * 16;
-    if ((stride / 16) % 2 == 0) stride += 16;
-    return stride;
-  }
-  int64_t halo() const { return (op_.operands[1]->kernelWidth - 1) * op_.dilation; }
 
   const int lanes;    // floats per vector
   const int rows;     // R: output channels per register tile
   const int vectors;  // V: vectors of output positions per register tile
+  const PanelBuffer buffer;
+
+ private:
+  WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer)
+      : Schedule(op, {"WidthVector", WeightPacking::outputChannelBlocks(rows),
+                      int64_t{vectors} * lanes, buffer.rows * buffer.rowStride}),
+        lanes(lanes),
+        rows(rows),
+        vectors(vectors),
+        buffer(buffer) {}
 };
 
 std::string WidthVectorSchedule::describeLoops() const {
   const ir::Value& w = *op_.operands[1];
   const ir::Value& y = *op_.result;
-  const int64_t panel = int64_t{lanes} * vectors;
+  const int64_t panelWidth = int64_t{lanes} * vectors;
   const int64_t stride = op_.stride;
   const std::string blocks =
       fmt::format("for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers",
                   y.channels, rows, rows, vectors, lanes);
   const std::string panels =
       fmt::format("for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels",
-                  panel, lanes);
+                  panelWidth, lanes);
   const char* channels = op_.isDepthwise() ? "channels of block co0" : "all channels";
   const std::string copy =
       stride == 1
           ? fmt::format(
                 "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding applied",
-                channels, panel + halo(),
+                channels, panelWidth + buffer.halo,
                 op_.operands[0]->layout == ir::Layout::NWC ? " (gathered from NWC)" : "",
                 ir::name(op_.paddingMode))
           : fmt::format(
                 "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "
                 "de-interleaved rows per channel, {} padding applied",
-                channels, stride, stride * panel + halo(), stride, ir::name(op_.paddingMode));
+                channels, stride, stride * panelWidth + buffer.halo, stride,
+                ir::name(op_.paddingMode));
   std::string out;
   if (blocksOutsidePanels())
     out += fmt::format("    {}\n      {}\n        {}\n", blocks, panels, copy);
@@ -145,7 +158,7 @@ class WidthVectorEmitter {
         K_(op_.operands[1]->kernelWidth),
         I_(op_.operands[1]->inChannelsPerGroup),
         stride_(op_.stride),
-        rowStride_(schedule.rowStride()),
+        rowStride_(schedule.buffer.rowStride),
         vectorType_(kb.vectorType(schedule.lanes)) {}
 
   void emit();
@@ -153,7 +166,7 @@ class WidthVectorEmitter {
  private:
   int64_t width(const Panel& panel) const { return int64_t{panel.vectors} * s_.lanes; }
   // Entries of a panel row: the positions one phase of the input contributes.
-  int64_t span(const Panel& panel) const { return width(panel) + s_.halo() / stride_; }
+  int64_t span(const Panel& panel) const { return width(panel) + s_.buffer.halo / stride_; }
   // The first input position a panel reads.
   llvm::Value* panelStart(const Panel& panel) {
     return kb_.tapPosition(op_, panel.p0, kb_.constant(0));
@@ -598,9 +611,7 @@ class WidthVector final : public Strategy {
 
  private:
   static bool panelFits(const WidthVectorSchedule& schedule) {
-    constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
-    // Compared by division: a huge dilation makes the row stride itself huge.
-    return schedule.rowStride() <= kMaxPanelFloats / schedule.panelRows();
+    return schedule.buffer.fits(512 * 1024 / sizeof(float));
   }
 };
 

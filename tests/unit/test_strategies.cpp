@@ -67,8 +67,9 @@ TEST_CASE("every kernel strategy agrees with the reference with AVX2 and SSE2 ve
 
 // Every strategy of the list, preferred wherever it can run: each must compute every
 // op it accepts, in every layout pair, not only the ops the planner gives it by choice.
-TEST_CASE("each strategy in the list, forced onto every op it accepts, agrees with the reference",
-          "[correctness][strategy]") {
+TEST_CASE(
+    "each strategy in the list agrees with the reference when forced onto every op it accepts",
+    "[correctness][strategy]") {
   const int cases = 48;
   for (const cnv::backend::Strategy* strategy : cnv::backend::strategyList()) {
     const std::string name(strategy->name());
