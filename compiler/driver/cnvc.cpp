@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -146,30 +147,31 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
   }
   cnv::CompiledIr compiled = cnv::compileToIr(std::move(parsed), common.model, pipeline);
   const cnv::ir::Graph& graph = *compiled.graph;
-  if (options.report) {
-    cnv::backend::Backend backend(common.backendOptions());
-    std::cout << cnv::formatReport(graph, backend.plan(graph));
+  // The back end is needed from --emit=loops on, and for the report's weight packing.
+  std::optional<cnv::backend::Backend> backend;
+  std::vector<cnv::backend::Kernel> kernels;
+  if (options.report || emit >= Emit::Loops) {
+    backend.emplace(common.backendOptions());
+    kernels = backend->plan(graph);
   }
+  if (options.report) std::cout << cnv::formatReport(graph, kernels);
   if (emit == Emit::None) return 0;
   if (emit == Emit::Ir) {
     writeResult(cnv::ir::print(graph, options.locations), options.outputFile);
     return 0;
   }
-
-  cnv::backend::Backend backend(common.backendOptions());
-  std::vector<cnv::backend::Kernel> kernels = backend.plan(graph);
   if (emit == Emit::Loops) {
-    writeResult(backend.describeLoops(kernels), options.outputFile);
+    writeResult(backend->describeLoops(kernels), options.outputFile);
     return 0;
   }
   if (emit == Emit::Llvm) {
-    writeResult(backend.emitLlvmIr(graph, kernels), options.outputFile);
+    writeResult(backend->emitLlvmIr(graph, kernels), options.outputFile);
     return 0;
   }
   const bool object = emit == Emit::Obj;
   std::string outputFile = options.outputFile;
   if (object && outputFile.empty()) outputFile = graph.name + ".o";
-  writeResult(backend.emitMachineCode(graph, kernels, object), outputFile);
+  writeResult(backend->emitMachineCode(graph, kernels, object), outputFile);
   return 0;
 }
 
