@@ -49,7 +49,7 @@ CompiledKernels::~CompiledKernels() = default;
 
 Backend::Backend(const BackendOptions& options)
     : options_(options), machine_(createTargetMachine(options.cpu)) {
-  target_ = targetOf(*machine_, options.cpu);
+  target_ = targetOf(*machine_);
   if (!options.strategy.empty()) {
     preferred_ = findStrategy(options.strategy);
     if (!preferred_) {
@@ -68,7 +68,14 @@ std::vector<Kernel> Backend::plan(const ir::Graph& graph) const {
 }
 
 std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
-  return backend::describeLoops(kernels);
+  std::string out;
+  for (const Kernel& kernel : kernels) {
+    out += fmt::format("kernel @{} computes %{} ({}) with {}\n", kernel.symbol,
+                       kernel.op->result->name, ir::name(kernel.op->kind), kernel.strategy->name());
+    out += "  for n in [batch_begin, batch_end)\n";
+    out += kernel.schedule->describeLoops();
+  }
+  return out;
 }
 
 std::string Backend::emitLlvmIr(const ir::Graph& graph, const std::vector<Kernel>& kernels) const {

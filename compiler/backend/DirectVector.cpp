@@ -4,8 +4,9 @@
 // registers; each tap broadcasts one input value against vectorsPerTile weight vectors
 // (depthwise: each lane loads its own input channel instead). Weights are packed
 // [O/B][K][I][B], B = lanes × vectorsPerTile. Interior positions run unchecked, border
-// positions one at a time with every tap mapped by the padding mode. Suits convs whose
-// input and output are both NWC; an NCW side is gathered or scattered lane by lane.
+// positions one at a time with every tap mapped by the padding mode. The planner gives
+// it the convs WidthVector does not suit, whose input and output are both NWC; it can
+// compute any layout (an NCW side is gathered or scattered lane by lane).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,8 +20,7 @@ class DirectVectorSchedule final : public Schedule {
  public:
   DirectVectorSchedule(const ir::Op& op, int lanes, int vectorsPerTile, int widthTile)
       : Schedule(op,
-                 {"DirectVector",
-                  WeightPacking::outputChannelBlocks(int64_t{lanes} * vectorsPerTile), widthTile}),
+                 {WeightPacking::outputChannelBlocks(int64_t{lanes} * vectorsPerTile), widthTile}),
         lanes_(lanes),
         vectorsPerTile_(vectorsPerTile),
         widthTile_(widthTile) {}

@@ -9,7 +9,7 @@ namespace {
 
 class ElementwiseMapSchedule final : public Schedule {
  public:
-  explicit ElementwiseMapSchedule(const ir::Op& op) : Schedule(op, {"ElementwiseMap"}) {}
+  explicit ElementwiseMapSchedule(const ir::Op& op) : Schedule(op, {}) {}
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
 };

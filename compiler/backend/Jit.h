@@ -1,7 +1,7 @@
-// The JIT, after LLVM's KaleidoscopeJIT: ORC's LLJIT compiling kernel modules for one
-// target CPU and handing out their addresses. One Jit owns the code of one compiled
-// model. Each kernel comes in a module of its own; the modules are optimized and
-// compiled on a pool of threads (one per core, up to the module count) when first
+// The JIT, small and owned by one class as LLVM's KaleidoscopeJIT is: ORC's LLJIT
+// compiling kernel modules for one target CPU and handing out their addresses. One Jit
+// owns the code of one compiled model. Each kernel comes in a module of its own; the
+// modules are optimized and compiled on a pool of threads (one per core) when first
 // looked up. Only Backend uses it.
 #pragma once
 

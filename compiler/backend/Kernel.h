@@ -37,6 +37,7 @@ using KernelFunction = void (*)(float* const* buffers, const int64_t* scalars);
 struct Kernel {
   std::string symbol;
   const ir::Op* op = nullptr;
+  const Strategy* strategy = nullptr;  // the one chosen for op
   std::unique_ptr<const Schedule> schedule;
   std::vector<const ir::Value*> buffers;  // the op's operands, then its result
   ir::SymExpr batch, inputWidth, outputWidth, padLeft;

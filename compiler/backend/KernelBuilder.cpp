@@ -271,7 +271,7 @@ llvm::Value* KernelBuilder::finalValue(const ir::Op& op, llvm::Value* v, llvm::V
         v = callLibm("tanhf", v);
         break;
       default:
-        throw internalError("codegen: unexpected epilogue step");
+        throw internalError("internal error: kernel emission: unexpected epilogue step");
     }
   }
   return v;
@@ -311,7 +311,7 @@ std::pair<llvm::Value*, llvm::Value*> KernelBuilder::mapPosition(ir::PaddingMode
       return {b.CreateSelect(b.CreateICmpSGE(up, width), b.CreateSub(up, width), up), nullptr};
     }
   }
-  throw internalError("codegen: unknown padding mode");
+  throw internalError("internal error: kernel emission: unknown padding mode");
 }
 
 void KernelBuilder::forTap(const ir::Op& op, llvm::Value* wo, llvm::Value* k, llvm::Value* inWidth,

@@ -86,11 +86,10 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const std::string& cpu)
                        "creating the target machine");
 }
 
-Target targetOf(const llvm::TargetMachine& machine, const std::string& cpu) {
+Target targetOf(const llvm::TargetMachine& machine) {
   // Features implied by the CPU name count too, so ask the subtarget, not the string.
   const llvm::MCSubtargetInfo* subtarget = machine.getMCSubtargetInfo();
   Target info;
-  info.cpu = cpu == "host" ? "" : cpu;
   if (subtarget->checkFeatures("+avx512f")) {
     info.vectorWidth = 16;
     info.vectorRegisters = 32;

@@ -23,7 +23,7 @@ llvm::orc::JITTargetMachineBuilder targetMachineBuilder(const std::string& cpu);
 std::unique_ptr<llvm::TargetMachine> createTargetMachine(const std::string& cpu);
 
 // The vector width and register count the kernels should plan for on `machine`.
-Target targetOf(const llvm::TargetMachine& machine, const std::string& cpu);
+Target targetOf(const llvm::TargetMachine& machine);
 
 // Runs LLVM's optimization pipeline for `machine` on `module` (setting its data layout
 // and triple). O2: O3's extra passes buy the kernels nothing and cost compile time.

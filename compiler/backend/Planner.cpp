@@ -27,19 +27,23 @@ const Strategy* findStrategy(std::string_view name) {
 
 namespace {
 
-std::unique_ptr<Schedule> chooseSchedule(const ir::Op& op, const Target& target,
-                                         const Strategy* preferred) {
-  if (preferred) {
-    auto schedules = preferred->schedules(op, target);
-    if (!schedules.empty()) return std::move(schedules.front());
-  }
-  for (const Strategy* strategy : strategyList()) {
-    if (!strategy->suits(op)) continue;
-    auto schedules = strategy->schedules(op, target);
-    if (!schedules.empty()) return std::move(schedules.front());
-  }
+// Gives `kernel` the preferred schedule of `strategy`, if it has one for the op.
+bool tryStrategy(Kernel& kernel, const Strategy& strategy, const Target& target) {
+  auto schedules = strategy.schedules(*kernel.op, target);
+  if (schedules.empty()) return false;
+  kernel.strategy = &strategy;
+  kernel.schedule = std::move(schedules.front());
+  return true;
+}
+
+// `preferred` if it can compute the op, else the first strategy of the list that can
+// and suits it.
+void chooseSchedule(Kernel& kernel, const Target& target, const Strategy* preferred) {
+  if (preferred && tryStrategy(kernel, *preferred, target)) return;
+  for (const Strategy* strategy : strategyList())
+    if (strategy->suits(*kernel.op) && tryStrategy(kernel, *strategy, target)) return;
   throw internalError(
-      fmt::format("internal error: no kernel strategy computes {}", ir::name(op.kind)));
+      fmt::format("internal error: no kernel strategy computes {}", ir::name(kernel.op->kind)));
 }
 
 }  // namespace
@@ -52,7 +56,7 @@ std::vector<Kernel> planKernels(const ir::Graph& graph, const Target& target,
     Kernel kernel;
     kernel.symbol = fmt::format("cnv_{}_{}_{}", graph.name, i, ir::name(op.kind));
     kernel.op = &op;
-    kernel.schedule = chooseSchedule(op, target, preferred);
+    chooseSchedule(kernel, target, preferred);
     kernel.buffers.assign(op.operands.begin(), op.operands.end());
     kernel.buffers.push_back(op.result);
     kernel.batch = op.result->batch;
@@ -66,18 +70,6 @@ std::vector<Kernel> planKernels(const ir::Graph& graph, const Target& target,
     kernels.push_back(std::move(kernel));
   }
   return kernels;
-}
-
-std::string describeLoops(const std::vector<Kernel>& kernels) {
-  std::string out;
-  for (const Kernel& kernel : kernels) {
-    out += fmt::format("kernel @{} computes %{} ({}) with {}\n", kernel.symbol,
-                       kernel.op->result->name, ir::name(kernel.op->kind),
-                       kernel.schedule->strategy());
-    out += "  for n in [batch_begin, batch_end)\n";
-    out += kernel.schedule->describeLoops();
-  }
-  return out;
 }
 
 }  // namespace cnv::backend

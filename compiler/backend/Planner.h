@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compiler/backend/Kernel.h"
@@ -11,12 +12,14 @@
 
 namespace cnv::backend {
 
+// The strategies in the order the planner tries them (Strategies.def).
+const std::vector<const Strategy*>& strategyList();
+// The strategy named `name`, or null.
+const Strategy* findStrategy(std::string_view name);
+
 // `preferred`, when given, is tried first for every op; ops it cannot compute go to
 // the list as usual.
 std::vector<Kernel> planKernels(const ir::Graph& graph, const Target& target,
                                 const Strategy* preferred = nullptr);
-
-// The loop nests of `kernels`, as `cnvc compile --emit=loops` prints them.
-std::string describeLoops(const std::vector<Kernel>& kernels);
 
 }  // namespace cnv::backend

@@ -10,7 +10,7 @@ namespace {
 
 class ScalarConvSchedule final : public Schedule {
  public:
-  explicit ScalarConvSchedule(const ir::Op& op) : Schedule(op, {"ScalarConv"}) {}
+  explicit ScalarConvSchedule(const ir::Op& op) : Schedule(op, {}) {}
 
   std::string describeLoops() const override {
     const ir::Value& w = *op_.operands[1];

@@ -26,8 +26,6 @@ class Schedule {
  public:
   virtual ~Schedule() = default;
 
-  // The strategy's name, as in Strategies.def.
-  std::string_view strategy() const { return properties_.strategy; }
   // Floats of per-thread scratch each call of the kernel gets (see Kernel.h).
   int64_t scratchFloats() const { return properties_.scratchFloats; }
   // Width chunks given to threads start at multiples of this (a whole register tile),
@@ -45,7 +43,6 @@ class Schedule {
  protected:
   // What the runtime needs to know of a schedule, fixed when it is made.
   struct Properties {
-    std::string_view strategy;
     WeightPacking weightPacking = WeightPacking::pytorchOrder();
     int64_t widthGranule = 1;
     int64_t scratchFloats = 0;
@@ -95,10 +92,5 @@ class SingleScheduleStrategy final : public Strategy {
     static const SingleScheduleStrategy<NAME##Schedule> strategy(#NAME, KIND); \
     return strategy;                                                           \
   }
-
-// The strategies in the order the planner tries them (Strategies.def).
-const std::vector<const Strategy*>& strategyList();
-// The strategy named `name`, or null.
-const Strategy* findStrategy(std::string_view name);
 
 }  // namespace cnv::backend

@@ -1,13 +1,9 @@
 // What kernels are planned for: the vector registers of the CPU the code will run on.
 #pragma once
 
-#include <string>
-
 namespace cnv::backend {
 
 struct Target {
-  // The name given to --cpu / CompileOptions::cpu; empty for the host itself.
-  std::string cpu;
   int vectorWidth = 4;  // floats per vector register: 16 with AVX-512, 8 with AVX2, else 4
   int vectorRegisters = 16;
 };

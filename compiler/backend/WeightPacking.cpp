@@ -7,8 +7,6 @@
 namespace cnv::backend {
 
 std::string WeightPacking::describe(const ir::Value& param) const {
-  if (param.kind == ir::ValueKind::Bias)
-    return block_ == 0 ? "[O]" : fmt::format("[O rounded up to {}]", block_);
   if (block_ == 0) return "[O][I/groups][K]";
   return fmt::format("[O/{0}][K][{1}][{0}]", block_, param.inChannelsPerGroup == 1 ? "1" : "I");
 }

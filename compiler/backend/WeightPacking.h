@@ -18,7 +18,7 @@ class WeightPacking {
   // that a partial block of output channels needs no masked loads.
   static WeightPacking outputChannelBlocks(int64_t block) { return WeightPacking(block); }
 
-  // The packed layout of `param` as text: "[O][I/groups][K]", "[O/4][K][I][4]".
+  // The packed layout of weight `param` as text: "[O][I/groups][K]", "[O/4][K][I][4]".
   std::string describe(const ir::Value& param) const;
   // `user` holds `param` in its declared layout.
   std::vector<float> pack(const ir::Value& param, const float* user) const;

@@ -18,7 +18,6 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
-#include <optional>
 
 #include "compiler/backend/KernelBuilder.h"
 
@@ -70,8 +69,8 @@ class WidthVectorSchedule final : public Schedule {
 
  private:
   WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer)
-      : Schedule(op, {"WidthVector", WeightPacking::outputChannelBlocks(rows),
-                      int64_t{vectors} * lanes, buffer.rows * buffer.rowStride}),
+      : Schedule(op, {WeightPacking::outputChannelBlocks(rows), int64_t{vectors} * lanes,
+                      buffer.rows * buffer.rowStride}),
         lanes(lanes),
         rows(rows),
         vectors(vectors),
@@ -583,38 +582,40 @@ class WidthVector final : public Strategy {
         fewInputs ? std::vector<int>{8, 4, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1}
                   : std::vector<int>{4, 8, 6, 12, 5, 7, 3, 10, 2, 9, 11, 1};
     struct Candidate {
-      std::unique_ptr<WidthVectorSchedule> schedule;
-      double score;
-      int64_t waste;
+      int rows, vectors;
+      int64_t padded;  // output channels rounded up to whole blocks of rows
+      PanelBuffer buffer;
+      // Accumulator lanes used on real channels, as a fraction of `used`/`padded`:
+      // compared exactly, by cross-multiplying.
+      bool scoresAbove(const Candidate& other) const {
+        return int64_t{rows} * vectors * other.padded >
+               int64_t{other.rows} * other.vectors * padded;
+      }
     };
     std::vector<Candidate> candidates;
     for (int rows : preference) {
       const int vectors = std::min(maxVectors, accumulators / rows);
       if (vectors < 1) continue;
-      auto schedule = std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, rows, vectors);
-      const int64_t padded = (outChannels + rows - 1) / rows * rows;
-      const double score = double(rows * vectors) / accumulators * double(outChannels) / padded;
-      candidates.push_back({std::move(schedule), score, padded - outChannels});
+      candidates.push_back({rows, vectors, (outChannels + rows - 1) / rows * rows,
+                            PanelBuffer(op, target.vectorWidth, rows, vectors)});
     }
-    // Stable: among equal scores and waste, the preference order stands.
+    // Stable: among equal scores and equal padding, the preference order stands.
     std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-      if (std::abs(a.score - b.score) > 1e-9) return a.score > b.score;
-      return a.waste < b.waste;
+      if (a.scoresAbove(b) || b.scoresAbove(a)) return a.scoresAbove(b);
+      return a.padded < b.padded;
     });
     // When the preferred tile's panel does not fit, the op is better left to the
-    // channel-vectorized strategy than given a worse tile.
-    if (candidates.empty() || !panelFits(*candidates.front().schedule)) return result;
-    for (Candidate& candidate : candidates)
-      if (panelFits(*candidate.schedule)) result.push_back(std::move(candidate.schedule));
+    // channel-vectorized strategy than given a worse tile. The size is checked before a
+    // schedule multiplies it out: a huge dilation makes it overflow.
+    constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
+    if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats)) return result;
+    for (const Candidate& c : candidates)
+      if (c.buffer.fits(kMaxPanelFloats))
+        result.push_back(
+            std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, c.rows, c.vectors));
     return result;
   }
-
- private:
-  static bool panelFits(const WidthVectorSchedule& schedule) {
-    return schedule.buffer.fits(512 * 1024 / sizeof(float));
-  }
 };
-
 }  // namespace
 
 const Strategy& WidthVectorStrategy() {

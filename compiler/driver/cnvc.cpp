@@ -16,6 +16,7 @@
 #include "compiler/Compiler.h"
 #include "compiler/Report.h"
 #include "compiler/backend/Backend.h"
+#include "compiler/backend/Planner.h"
 #include "compiler/driver/OnednnComparison.h"
 #include "fma_peak.h"
 #include "runtime/src/ModelFactory.h"
@@ -74,9 +75,13 @@ void addCommon(CLI::App* command, CommonOptions& options, bool generatesCode = t
   command->add_option("--cpu", options.cpu,
                       "generate code for CPU: host (default), x86-64 (SSE2), x86-64-v2, "
                       "x86-64-v3 or haswell (AVX2), x86-64-v4 (AVX-512)");
+  std::vector<std::string_view> strategies;
+  for (const cnv::backend::Strategy* strategy : cnv::backend::strategyList())
+    strategies.push_back(strategy->name());
   command->add_option("--strategy", options.strategy,
-                      "use this kernel strategy wherever it can compute an op (WidthVector, "
-                      "DirectVector, ScalarConv, ElementwiseMap); default: the compiler's choice");
+                      fmt::format("use this kernel strategy wherever it can compute an op ({}); "
+                                  "default: the compiler's choice",
+                                  fmt::join(strategies, ", ")));
 }
 
 int check(const CommonOptions& options) {
@@ -85,18 +90,18 @@ int check(const CommonOptions& options) {
   return 0;
 }
 
-// The stages `compile --emit` can stop after, in order (as Toy's toyc -emit=).
+// The stages `compile --emit` can stop after, in order (as Toy's toyc -emit=), and
+// their names.
 enum class Emit { None, Ast, Ir, Loops, Llvm, Asm, Obj };
+const std::vector<std::string> kEmitNames = {"ast", "ir", "loops", "llvm", "asm", "obj"};
 
-const std::vector<std::pair<std::string, Emit>>& emitChoices() {
-  static const std::vector<std::pair<std::string, Emit>> choices = {
-      {"ast", Emit::Ast},   {"ir", Emit::Ir},   {"loops", Emit::Loops},
-      {"llvm", Emit::Llvm}, {"asm", Emit::Asm}, {"obj", Emit::Obj}};
-  return choices;
+Emit emitStage(const std::string& name) {
+  auto it = std::find(kEmitNames.begin(), kEmitNames.end(), name);
+  return it == kEmitNames.end() ? Emit::None : static_cast<Emit>(1 + (it - kEmitNames.begin()));
 }
 
 struct CompileOptions {
-  Emit emit = Emit::None;
+  std::string emit;
   std::string dumpAfter;
   std::string outputFile;
   bool listPasses = false;
@@ -126,9 +131,9 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
                                       options.dumpAfter, fmt::join(passes, ", ")));
   // Without --emit the IR is printed, unless the IR dumps or the report are asked for.
   const bool onlyDiagnostics = !options.dumpAfter.empty() || options.report;
-  const Emit emit = options.emit != Emit::None ? options.emit
-                    : onlyDiagnostics          ? Emit::None
-                                               : Emit::Ir;
+  const Emit emit = !options.emit.empty() ? emitStage(options.emit)
+                    : onlyDiagnostics     ? Emit::None
+                                          : Emit::Ir;
 
   cnv::ParsedSource parsed = cnv::parseSource(cnv::readSourceFile(common.file));
   if (emit == Emit::Ast) {
@@ -234,8 +239,7 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
     dims[name] = value;
   }
   auto start = Clock::now();
-  cnv::Model model = cnv::ModelFactory::fromIr(
-      cnv::compileToIr(cnv::readSourceFile(common.file), common.model), common.compileOptions());
+  cnv::Model model = cnv::Model::fromFile(common.file, common.compileOptions());
   double compileMs = millisecondsSince(start);
 
   std::mt19937 random(42);
@@ -314,7 +318,7 @@ int main(int argc, char** argv) {
   compileCommand
       ->add_option("--emit", compileOptions.emit,
                    "the stage to stop after and print: ast < ir < loops < llvm < asm < obj")
-      ->transform(CLI::CheckedTransformer(emitChoices()));
+      ->check(CLI::IsMember(kEmitNames));
   compileCommand->add_option("--dump-after", compileOptions.dumpAfter,
                              "print the IR after PASS, or after every pass (all)");
   compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");

@@ -1,5 +1,5 @@
-// The runtime's door for the project's own tools (cnvc): a Model from IR they have
-// already compiled, and the IR behind a Model. Not part of the public API.
+// The runtime's door for the project's own tools (cnvc): the IR behind a Model. Not
+// part of the public API.
 #pragma once
 
 #include "cnv/cnv.h"
@@ -8,7 +8,8 @@
 namespace cnv {
 
 struct ModelFactory {
-  // Plans, JIT-compiles and wraps `compiled`, as Model::fromSource does after parsing.
+  // Plans, JIT-compiles and wraps `compiled`: Model::fromFile and fromSource after
+  // parsing.
   static Model fromIr(CompiledIr compiled, const CompileOptions& options);
   static const ir::Graph& graph(const Model& model);
 };

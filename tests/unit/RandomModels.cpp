@@ -8,6 +8,16 @@
 
 namespace cnv::test {
 
+void RandomModelGenerator::startModel() {
+  counter_ = 0;
+  params_.clear();
+  body_.clear();
+  current_.clear();
+  channels_ = 0;
+  width_ = 0;
+  outputs_.clear();
+}
+
 RandomModelGenerator::Padding RandomModelGenerator::pickPadding(int effective) {
   Padding p;
   switch (pick(0, 5)) {
@@ -19,17 +29,17 @@ RandomModelGenerator::Padding RandomModelGenerator::pickPadding(int effective) {
     case 3: {
       // A named rule pads less than the kernel's effective width on either side.
       p.text = std::vector<std::string>{"same", "same_lower", "causal"}[pick(0, 2)];
-      p.left = p.right = effective;
+      p.left = p.right = effective - 1;
       p.named = true;
       return p;
     }
     case 4:
-      p.left = p.right = pick(0, std::max(3, effective));
+      p.left = p.right = pick(0, std::max(4, effective));
       p.text = std::to_string(p.left);
       return p;
     default:
-      p.left = pick(0, std::max(3, effective));
-      p.right = pick(0, std::max(3, effective));
+      p.left = pick(0, std::max(4, effective));
+      p.right = pick(0, std::max(4, effective));
       p.text = fmt::format("({}, {})", p.left, p.right);
       return p;
   }
@@ -75,6 +85,7 @@ std::string RandomModelGenerator::maybeBias(int outChannels) {
 RandomModel RandomModelGenerator::conv(const ConvRanges& r, std::optional<bool> inputNcw,
                                        std::optional<bool> outputNcw,
                                        std::optional<bool> symbolicWidth) {
+  startModel();
   int groups = r.groups[pick(0, static_cast<int>(r.groups.size()) - 1)];
   int inChannels = groups * pick(1, r.maxChannelsPerGroup);
   int outChannels = groups * pick(1, r.maxChannelsPerGroup);
@@ -110,8 +121,8 @@ RandomModel RandomModelGenerator::conv(const ConvRanges& r, std::optional<bool> 
   std::string body =
       fmt::format("conv1d(x, {}{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
                   w, maybeBias(outChannels), stride, dilation, groups, padding.text, mode);
-  // A residual needs the conv's output shape: same padding at stride 1 keeps the width.
-  if (r.residuals && padding.text == "same" && stride == 1 && pick(0, 1)) {
+  // A residual needs the conv's output shape: a named rule at stride 1 keeps the width.
+  if (r.residuals && padding.named && stride == 1 && pick(0, 1)) {
     const bool residualNcw = pick(0, 1);
     inputs += fmt::format("  input r : f32[{}] layout {}\n", dims(residualNcw, outChannels),
                           layout(residualNcw));
@@ -127,6 +138,7 @@ RandomModel RandomModelGenerator::conv(const ConvRanges& r, std::optional<bool> 
 }
 
 RandomModel RandomModelGenerator::pipeline() {
+  startModel();
   width_ = pick(8, 40);
   const int64_t inputWidth = width_;
   channels_ = pick(1, 6);

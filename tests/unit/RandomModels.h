@@ -70,13 +70,17 @@ class RandomModelGenerator {
  private:
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random_); }
   std::string fresh() { return "v" + std::to_string(counter_++); }
+  // Forgets the previous model's text and state (the random stream goes on).
+  void startModel();
 
   struct Padding {
     std::string text;  // as written in the model
-    // The pads it gives (named rules: an upper bound until resolved for a width).
+    // The pads it gives (named rules: a bound until resolved for a width).
     int64_t left = 0, right = 0;
     bool named = false;
   };
+  // (Named rules: their pads are below the kernel's effective width E; the bound
+  // E − 1 is given until they are resolved for a width.)
   Padding pickPadding(int effective);
   std::string pickMode();
   std::string activationCall(const std::string& inner);

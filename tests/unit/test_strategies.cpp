@@ -11,6 +11,7 @@
 
 #include "compiler/Compiler.h"
 #include "compiler/backend/Backend.h"
+#include "compiler/backend/Planner.h"
 #include "tests/unit/RandomModels.h"
 #include "tests/unit/TestSupport.h"
 
@@ -84,7 +85,7 @@ TEST_CASE(
       for (const cnv::backend::Kernel& kernel : backend.plan(*compiled.graph)) {
         const bool accepts = !strategy->schedules(*kernel.op, backend.target()).empty();
         INFO(name << " seed " << 20261129 + i << "\n" << m.source);
-        REQUIRE((kernel.schedule->strategy() == name) == accepts);
+        REQUIRE((kernel.strategy == strategy) == accepts);
         used += accepts;
       }
     }
@@ -130,17 +131,21 @@ TEST_CASE("a dilation too large for a width-vectorized panel falls back, not ove
   // size must be checked without multiplying it out; the conv still compiles, with the
   // channel-vectorized strategy.
   const std::string source = R"(
-model huge {
-  input x : f32[1, 1, L] layout NCW
-  param w : f32[1, 1, 2147483647] layout OIW
+model huge {{
+  input x : f32[1, {C}, L] layout NCW
+  param w : f32[1, {C}, 2147483647] layout OIW
   y = conv1d(x, w, dilation=2147483647)
   output y
-})";
-  REQUIRE_NOTHROW(cnv::Model::fromSource(source, "huge.cnv"));
-  cnv::CompiledIr compiled =
-      cnv::compileToIr(std::make_unique<cnv::SourceFile>("huge.cnv", source), "");
-  REQUIRE(cnv::backend::Backend().plan(*compiled.graph).at(0).schedule->strategy() ==
-          "DirectVector");
+}})";
+  // With several input channels the panel's size (channels × row stride) overflows
+  // too: it must be checked before any schedule multiplies it out.
+  for (int channels : {1, 3}) {
+    const std::string text = fmt::format(fmt::runtime(source), fmt::arg("C", channels));
+    REQUIRE_NOTHROW(cnv::Model::fromSource(text, "huge.cnv"));
+    cnv::CompiledIr compiled =
+        cnv::compileToIr(std::make_unique<cnv::SourceFile>("huge.cnv", text), "");
+    REQUIRE(cnv::backend::Backend().plan(*compiled.graph).at(0).strategy->name() == "DirectVector");
+  }
 }
 
 TEST_CASE("an unknown strategy is a usage error", "[strategy]") {

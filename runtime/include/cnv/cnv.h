@@ -36,9 +36,10 @@ struct CompileOptions {
   // features; "x86-64" (SSE2), "x86-64-v2", "x86-64-v3"/"haswell" (AVX2) or "x86-64-v4"
   // (AVX-512) for narrower code the host can also run. Anything else is a usage error.
   std::string cpu;
-  // For tests and experiments: a kernel strategy ("WidthVector", "DirectVector",
-  // "ScalarConv", "ElementwiseMap"; docs/ir.md) to use wherever it can compute an op,
-  // instead of the compiler's own choice. Empty: the compiler chooses.
+  // For tests and experiments: a kernel strategy (one of the back end's list,
+  // docs/ir.md; `cnvc --help` prints them) to use wherever it can compute an op,
+  // instead of the compiler's own choice. Empty: the compiler chooses. Anything else is
+  // a usage error.
   std::string strategy;
 };
 
