@@ -22,7 +22,8 @@ namespace cnv::backend {
 llvm::orc::JITTargetMachineBuilder targetMachineBuilder(const std::string& cpu);
 std::unique_ptr<llvm::TargetMachine> createTargetMachine(const std::string& cpu);
 
-// The vector width and register count the kernels should plan for on `machine`.
+// The vector width and register count the kernels should plan for on `machine`, and the
+// caches of this machine (machineCacheSizes).
 Target targetOf(const llvm::TargetMachine& machine);
 
 // Runs LLVM's optimization pipeline for `machine` on `module` (setting its data layout

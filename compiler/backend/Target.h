@@ -1,11 +1,25 @@
-// What kernels are planned for: the vector registers of the CPU the code will run on.
+// What kernels are planned for: the vector registers of the CPU the code will run on,
+// and the caches of the machine it runs on.
 #pragma once
 
+#include <cstdint>
+
 namespace cnv::backend {
+
+// Per-core data cache sizes in bytes: what the host reports (sysconf, from CPUID), or
+// what the environment variable CNV_CACHE_SIZES says ("L1D,L2" in bytes, with an
+// optional K or M suffix: "48K,2M"), so that blocking for another machine can be seen
+// and tested anywhere. Throws a usage error for a malformed CNV_CACHE_SIZES.
+struct CacheSizes {
+  int64_t l1d = 32 * 1024;
+  int64_t l2 = 1024 * 1024;
+};
+CacheSizes machineCacheSizes();
 
 struct Target {
   int vectorWidth = 4;  // floats per vector register: 16 with AVX-512, 8 with AVX2, else 4
   int vectorRegisters = 16;
+  CacheSizes caches;
 };
 
 }  // namespace cnv::backend

@@ -24,11 +24,20 @@
 namespace cnv::backend {
 namespace {
 
+// Channel blocks loop outside the panels (copying each block's input per panel) when a
+// block's input is cheap to copy again (depthwise: its own channels; few input
+// channels): each block then writes only its own output rows as it sweeps the width,
+// streams the hardware prefetcher can follow. Else blocks loop inside panels, so that
+// one copy of the input serves every block.
+bool blocksOutsidePanels(const ir::Op& op) {
+  return op.groups > 1 || op.operands[1]->inChannelsPerGroup <= 4;
+}
+
 // The panel buffer's layout for a tile of `rows` × `vectors` vectors of `lanes`.
 struct PanelBuffer {
-  PanelBuffer(const ir::Op& op, int lanes, int rows, int vectors)
+  PanelBuffer(const ir::Op& op, int lanes, int tileRows, int vectors, const CacheSizes& caches)
       : halo((op.operands[1]->kernelWidth - 1) * op.dilation),
-        rows((op.isDepthwise() ? rows : op.operands[0]->channels) * op.stride) {
+        inputChannels(op.isDepthwise() ? tileRows : op.operands[0]->channels) {
     // A row holds one phase of the input (the panel's positions plus the halo's
     // share), in whole vectors and an odd number of 64-byte lines, so that rows spread
     // over the cache sets.
@@ -36,38 +45,36 @@ struct PanelBuffer {
     rowStride = (span + lanes - 1) / lanes * lanes;
     rowStride = (rowStride + 15) / 16 * 16;
     if ((rowStride / 16) % 2 == 0) rowStride += 16;
+    // Every block of output channels reads the whole copy once per panel: the copy
+    // must stay in L1, or each of those reads streams it from L2 (one 64-byte line per
+    // vector load, against R FMAs per line: more than L2 delivers once an FMA takes a
+    // single cycle). Past 7/8 of L1 (oneDNN's budget; the rest holds the tile's
+    // weights and outputs), the input channels are copied in blocks that fit, and the
+    // output tiles add up the blocks' partial sums in the (NCW) output.
+    l1Budget = caches.l1d * 7 / 8;
+    if (!op.isDepthwise() && !blocksOutsidePanels(op) && op.result->layout == ir::Layout::NCW) {
+      const int64_t rowBytes = rowStride * op.stride * int64_t{sizeof(float)};
+      const int64_t fitting = std::max<int64_t>(1, l1Budget / std::max<int64_t>(1, rowBytes));
+      if (fitting < inputChannels) {
+        const int64_t blocks = (inputChannels + fitting - 1) / fitting;
+        inputChannels = (inputChannels + blocks - 1) / blocks;
+      }
+    }
+    rows = inputChannels * op.stride;
   }
   // Compared by division: a huge dilation makes the row stride itself huge.
   bool fits(int64_t maxFloats) const { return rowStride <= maxFloats / rows; }
+  int64_t bytes() const { return rows * rowStride * int64_t{sizeof(float)}; }
 
-  int64_t halo;       // input positions a panel reads beyond its own: (K − 1)·dilation
-  int64_t rows;       // one per copied input channel and phase of the stride
-  int64_t rowStride;  // floats from one row to the next
+  int64_t halo;           // input positions a panel reads beyond its own: (K − 1)·dilation
+  int64_t inputChannels;  // copied per pass: all, a block of them, or the tile's (depthwise)
+  int64_t rows;           // one per copied input channel and phase of the stride
+  int64_t rowStride;      // floats from one row to the next
+  int64_t l1Budget;       // bytes of L1 a copy may take
 };
 
 class WidthVectorSchedule final : public Schedule {
  public:
-  WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors)
-      : WidthVectorSchedule(op, lanes, rows, vectors, PanelBuffer(op, lanes, rows, vectors)) {}
-
-  std::string describeLoops() const override;
-  void emit(KernelBuilder& kb) const override;
-
-  // Channel blocks loop outside the panels (copying each block's input per panel)
-  // when a block's input is cheap to copy again (depthwise: its own channels; few
-  // input channels): each block then writes only its own output rows as it sweeps the
-  // width, streams the hardware prefetcher can follow. Else blocks loop inside panels,
-  // so that one copy of the input serves every block.
-  bool blocksOutsidePanels() const {
-    return op_.groups > 1 || op_.operands[1]->inChannelsPerGroup <= 4;
-  }
-
-  const int lanes;    // floats per vector
-  const int rows;     // R: output channels per register tile
-  const int vectors;  // V: vectors of output positions per register tile
-  const PanelBuffer buffer;
-
- private:
   WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer)
       : Schedule(op, {WeightPacking::outputChannelBlocks(rows), int64_t{vectors} * lanes,
                       buffer.rows * buffer.rowStride}),
@@ -75,6 +82,19 @@ class WidthVectorSchedule final : public Schedule {
         rows(rows),
         vectors(vectors),
         buffer(buffer) {}
+
+  std::string describeLoops() const override;
+  void emit(KernelBuilder& kb) const override;
+
+  // Whether the input channels are copied in blocks (PanelBuffer).
+  bool inputBlocked() const {
+    return buffer.inputChannels < op_.operands[0]->channels && !op_.isDepthwise();
+  }
+
+  const int lanes;    // floats per vector
+  const int rows;     // R: output channels per register tile
+  const int vectors;  // V: vectors of output positions per register tile
+  const PanelBuffer buffer;
 };
 
 std::string WidthVectorSchedule::describeLoops() const {
@@ -82,31 +102,51 @@ std::string WidthVectorSchedule::describeLoops() const {
   const ir::Value& y = *op_.result;
   const int64_t panelWidth = int64_t{lanes} * vectors;
   const int64_t stride = op_.stride;
+  const bool blocked = inputBlocked();
   const std::string blocks =
-      fmt::format("for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers",
-                  y.channels, rows, rows, vectors, lanes);
+      fmt::format("for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers{}",
+                  y.channels, rows, rows, vectors, lanes,
+                  blocked ? ", started from the partial sums in y after the first ci0" : "");
   const std::string panels =
       fmt::format("for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels",
                   panelWidth, lanes);
-  const char* channels = op_.isDepthwise() ? "channels of block co0" : "all channels";
+  const std::string inputBlocks =
+      fmt::format("for ci0 in [0, {}) step {}: blocks of input channels", w.inChannelsPerGroup,
+                  buffer.inputChannels);
+  const std::string channels = op_.isDepthwise() ? "channels of block co0"
+                               : blocked         ? "channels ci0 ..."
+                                                 : "all channels";
+  const std::string size =
+      fmt::format("; {} x {} floats, {:.1f} KiB of the {:.1f} KiB L1 budget", buffer.rows,
+                  buffer.rowStride, buffer.bytes() / 1024.0, buffer.l1Budget / 1024.0);
   const std::string copy =
       stride == 1
           ? fmt::format(
-                "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding applied",
+                "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding applied{}",
                 channels, panelWidth + buffer.halo,
                 op_.operands[0]->layout == ir::Layout::NWC ? " (gathered from NWC)" : "",
-                ir::name(op_.paddingMode))
+                ir::name(op_.paddingMode), size)
           : fmt::format(
                 "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "
-                "de-interleaved rows per channel, {} padding applied",
+                "de-interleaved rows per channel, {} padding applied{}",
                 channels, stride, stride * panelWidth + buffer.halo, stride,
-                ir::name(op_.paddingMode));
-  std::string out;
-  if (blocksOutsidePanels())
-    out += fmt::format("    {}\n      {}\n        {}\n", blocks, panels, copy);
+                ir::name(op_.paddingMode), size);
+  std::vector<std::string> nest;
+  if (blocksOutsidePanels(op_))
+    nest = {blocks, panels, copy};
+  else if (blocked)
+    nest = {panels, inputBlocks, copy, blocks};
   else
-    out += fmt::format("    {}\n      {}\n      {}\n", panels, copy, blocks);
-  out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+    nest = {panels, copy, blocks};
+  std::string out;
+  int depth = 2;
+  for (size_t i = 0; i < nest.size(); ++i) {
+    out += std::string(2 * depth, ' ') + nest[i] + "\n";
+    // The copy shares its loop's body with what follows it.
+    if (nest[i] != copy) ++depth;
+  }
+  const std::string indent(2 * depth, ' ');
+  out += fmt::format("{}for k in [0, {})\n", indent, w.kernelWidth);
   // With stride s the panel holds s de-interleaved rows per channel.
   auto row = [&](const char* channel) {
     return stride == 1 ? std::string(channel)
@@ -117,17 +157,20 @@ std::string WidthVectorSchedule::describeLoops() const {
                                  : fmt::format("v*{} + (k*{}) div {}", lanes, op_.dilation, stride);
   if (op_.isDepthwise())
     out += fmt::format(
-        "          acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * panel[{}][{} ...]  (input "
+        "{}  acc[r][v] += broadcast(w_packed[co0/{}][k][r]) * panel[{}][{} ...]  (input "
         "channel (co0+r)/{})\n",
-        rows, row("r"), column, y.channels / op_.operands[0]->channels);
+        indent, rows, row("r"), column, y.channels / op_.operands[0]->channels);
   else
     out += fmt::format(
-        "          for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][ci][r]) * "
+        "{}  for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][{}ci][r]) * "
         "panel[{}][{} ...]\n",
-        w.inChannelsPerGroup, rows, row("ci"), column);
-  out += y.layout == ir::Layout::NCW
-             ? "        epilogue on vectors, contiguous row stores (masked in the tail)\n"
-             : "        epilogue on vectors, scattered into the NWC output (masked in the tail)\n";
+        indent, buffer.inputChannels, rows, blocked ? "ci0+" : "", row("ci"), column);
+  const std::string store =
+      y.layout == ir::Layout::NCW
+          ? "epilogue on vectors, contiguous row stores (masked in the tail)"
+          : "epilogue on vectors, scattered into the NWC output (masked in the tail)";
+  out += fmt::format("{}{}{}\n", indent, store,
+                     blocked ? " after the last ci0; before it, the partial sums stored to y" : "");
   return out;
 }
 
@@ -143,6 +186,16 @@ struct Panel {
 struct ChannelBlock {
   llvm::Value* firstChannel;
   llvm::Value* weights;
+};
+
+// The input channels in the panel buffer: `count` from firstChannel. When they are a
+// block of all (PanelBuffer), `first` and `last` say at run time whether they are the
+// first or the last block; null when they are all the channels.
+struct InputBlock {
+  llvm::Value* firstChannel;
+  llvm::Value* count;
+  llvm::Value* first = nullptr;
+  llvm::Value* last = nullptr;
 };
 
 class WidthVectorEmitter {
@@ -175,14 +228,17 @@ class WidthVectorEmitter {
   // i·s + j holds input positions p0·s − padLeft + j + s·m, m = 0, 1, ..., so that tap
   // k of output p0 + q reads row i·s + (k·dilation mod s), entry q + k·dilation div s:
   // consecutive outputs read consecutive entries whatever the stride.
-  void packPanel(const Panel& panel, int64_t rows,
+  void packPanel(const Panel& panel, llvm::Value* rows,
                  const std::function<llvm::Value*(llvm::Value*)>& channelOf);
-  void copyRowsDeinterleaved(const Panel& panel, int64_t rows,
+  void copyRowsDeinterleaved(const Panel& panel, llvm::Value* rows,
                              const std::function<llvm::Value*(llvm::Value*)>& rowOf);
-  void copyRows(const Panel& panel, int64_t rows,
+  void copyRows(const Panel& panel, llvm::Value* rows,
                 const std::function<llvm::Value*(llvm::Value*)>& rowOf, bool checked);
-  void computeTile(const Panel& panel, const ChannelBlock& block);
-  void storeTile(const Panel& panel, const ChannelBlock& block);
+  void computeTile(const Panel& panel, const ChannelBlock& block, const InputBlock& input);
+  void storeTile(const Panel& panel, const ChannelBlock& block, const InputBlock& input);
+  // The tail panels' mask of the positions in the call's range; null for whole panels,
+  // which fit it by construction.
+  llvm::Value* storeMask(const Panel& panel);
   void prefetchNextPanel(const Panel& panel, llvm::Value* channel, llvm::Value* k);
   bool spreadOutputPrefetch(const Panel& panel) const;
   int64_t outputLines(const Panel& panel) const { return (width(panel) + 15) / 16; }
@@ -230,12 +286,13 @@ void WidthVectorEmitter::emit() {
       body({firstChannel, weights});
     });
   };
+  const InputBlock allInputs{kb_.constant(0), kb_.constant(I_)};
   auto packAllChannels = [&](const Panel& panel) {
-    packPanel(panel, x_.channels, [](llvm::Value* i) { return i; });
+    packPanel(panel, kb_.constant(x_.channels), [](llvm::Value* i) { return i; });
   };
   auto packBlockChannels = [&](const Panel& panel, const ChannelBlock& block) {
     const int64_t multiplier = y_.channels / x_.channels;
-    packPanel(panel, s_.rows, [&](llvm::Value* i) {
+    packPanel(panel, kb_.constant(s_.rows), [&](llvm::Value* i) {
       // Rows past the last channel (zero weights, never stored) copy the last one.
       llvm::Value* co =
           kb_.minimum(b_.CreateAdd(block.firstChannel, i), kb_.constant(y_.channels - 1));
@@ -243,30 +300,49 @@ void WidthVectorEmitter::emit() {
     });
   };
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
-    if (s_.blocksOutsidePanels()) {
+    if (blocksOutsidePanels(op_)) {
       forEachBlock([&](const ChannelBlock& block) {
         forEachPanel(n, [&](const Panel& panel) {
           if (op_.isDepthwise())
             packBlockChannels(panel, block);
           else
             packAllChannels(panel);
-          computeTile(panel, block);
-          storeTile(panel, block);
+          computeTile(panel, block, allInputs);
+          storeTile(panel, block, allInputs);
         });
       });
-    } else {
+    } else if (!s_.inputBlocked()) {
       forEachPanel(n, [&](const Panel& panel) {
         packAllChannels(panel);
         forEachBlock([&](const ChannelBlock& block) {
-          computeTile(panel, block);
-          storeTile(panel, block);
+          computeTile(panel, block, allInputs);
+          storeTile(panel, block, allInputs);
+        });
+      });
+    } else {
+      // Blocks of input channels that fit L1, each copied once per panel and read by
+      // every block of output channels; partial sums wait in the output.
+      const int64_t perBlock = s_.buffer.inputChannels;
+      const int64_t inputBlocks = (I_ + perBlock - 1) / perBlock;
+      forEachPanel(n, [&](const Panel& panel) {
+        kb_.loop(kb_.constant(0), kb_.constant(inputBlocks), "ib", [&](llvm::Value* ib) {
+          llvm::Value* c0 = b_.CreateMul(ib, kb_.constant(perBlock));
+          const InputBlock input{
+              c0, kb_.minimum(kb_.constant(perBlock), b_.CreateSub(kb_.constant(I_), c0)),
+              b_.CreateICmpEQ(ib, kb_.constant(0)),
+              b_.CreateICmpEQ(ib, kb_.constant(inputBlocks - 1))};
+          packPanel(panel, input.count, [&](llvm::Value* i) { return b_.CreateAdd(c0, i); });
+          forEachBlock([&](const ChannelBlock& block) {
+            computeTile(panel, block, input);
+            storeTile(panel, block, input);
+          });
         });
       });
     }
   });
 }
 
-void WidthVectorEmitter::packPanel(const Panel& panel, int64_t rows,
+void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
                                    const std::function<llvm::Value*(llvm::Value*)>& channelOf) {
   const int lanes = s_.lanes;
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
@@ -298,11 +374,11 @@ void WidthVectorEmitter::packPanel(const Panel& panel, int64_t rows,
 
 // The s vectors at start + s·lanes·v hold lanes entries of each of the s phases.
 void WidthVectorEmitter::copyRowsDeinterleaved(
-    const Panel& panel, int64_t rows, const std::function<llvm::Value*(llvm::Value*)>& rowOf) {
+    const Panel& panel, llvm::Value* rows, const std::function<llvm::Value*(llvm::Value*)>& rowOf) {
   const int lanes = s_.lanes;
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
   llvm::Value* start = panelStart(panel);
-  kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](llvm::Value* i) {
+  kb_.loop(kb_.constant(0), rows, "row", [&](llvm::Value* i) {
     llvm::Value* source = rowOf(i);
     llvm::Value* firstRow =
         b_.CreateMul(b_.CreateMul(i, kb_.constant(stride_)), kb_.constant(rowStride_));
@@ -340,7 +416,7 @@ void WidthVectorEmitter::copyRowsDeinterleaved(
   });
 }
 
-void WidthVectorEmitter::copyRows(const Panel& panel, int64_t rows,
+void WidthVectorEmitter::copyRows(const Panel& panel, llvm::Value* rows,
                                   const std::function<llvm::Value*(llvm::Value*)>& rowOf,
                                   bool checked) {
   const int lanes = s_.lanes;
@@ -355,7 +431,7 @@ void WidthVectorEmitter::copyRows(const Panel& panel, int64_t rows,
     if (x_.layout == ir::Layout::NCW) return positions;
     return b_.CreateMul(positions, b_.CreateVectorSplat(lanes, kb_.constant(x_.channels)));
   };
-  kb_.loop(kb_.constant(0), kb_.constant(rows), "row", [&](llvm::Value* i) {
+  kb_.loop(kb_.constant(0), rows, "row", [&](llvm::Value* i) {
     llvm::Value* source = rowOf(i);
     kb_.loop(kb_.constant(0), kb_.constant(stride_), "phase", [&](llvm::Value* j) {
       llvm::Value* target =
@@ -454,10 +530,38 @@ void WidthVectorEmitter::prefetchOutput(const Panel& panel, llvm::Value* channel
                      {address, b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
 }
 
-void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& block) {
+void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& block,
+                                     const InputBlock& input) {
   const int lanes = s_.lanes, rows = s_.rows;
-  for (int r = 0; r < rows; ++r)
-    for (int v = 0; v < panel.vectors; ++v) b_.CreateStore(kb_.zeros(lanes), accumulator(r, v));
+  auto startFromZero = [&] {
+    for (int r = 0; r < rows; ++r)
+      for (int v = 0; v < panel.vectors; ++v) b_.CreateStore(kb_.zeros(lanes), accumulator(r, v));
+  };
+  if (!input.first) {
+    startFromZero();
+  } else {
+    // After the first block of input channels, the tile goes on from the partial sums
+    // the previous blocks left in the output.
+    llvm::Value* mask = storeMask(panel);
+    kb_.ifThenElse(input.first, startFromZero, [&] {
+      for (int r = 0; r < rows; ++r) {
+        llvm::Value* co = b_.CreateAdd(block.firstChannel, kb_.constant(r));
+        auto load = [&] {
+          for (int v = 0; v < panel.vectors; ++v)
+            b_.CreateStore(
+                kb_.loadLanes(y_, kb_.buffers.back(), kb_.scalars[kOutputWidth], panel.n, co,
+                              b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)),
+                              LaneAxis::Positions, lanes, mask),
+                accumulator(r, v));
+        };
+        // Rows past the last channel are never stored; their sums do not matter.
+        if (y_.channels % rows != 0)
+          kb_.ifThen(b_.CreateICmpSLT(co, kb_.constant(y_.channels)), load);
+        else
+          load();
+      }
+    });
+  }
   kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](llvm::Value* k) {
     llvm::Value* tapWeights =
         b_.CreateInBoundsGEP(kb_.f32, block.weights, b_.CreateMul(k, kb_.constant(I_ * rows)));
@@ -493,7 +597,8 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& blo
         accumulate(r, weight(kb_.constant(0), r), inputs(kb_.constant(r)));
       return;
     }
-    kb_.loop(kb_.constant(0), kb_.constant(I_), "ci", [&](llvm::Value* ci) {
+    kb_.loop(kb_.constant(0), input.count, "ci", [&](llvm::Value* row) {
+      llvm::Value* ci = b_.CreateAdd(input.firstChannel, row);  // the input channel
       prefetchNextPanel(panel, ci, k);
       if (spreadOutputPrefetch(panel)) {
         llvm::Value* step = b_.CreateAdd(b_.CreateMul(k, kb_.constant(I_)), ci);
@@ -502,50 +607,67 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& blo
                                           kb_.constant(outputLines(panel)));
         prefetchOutput(panel, b_.CreateAdd(block.firstChannel, row), line);
       }
-      std::vector<llvm::Value*> x = inputs(ci);
+      std::vector<llvm::Value*> x = inputs(row);
       for (int r = 0; r < rows; ++r) accumulate(r, weight(ci, r), x);
     });
   });
 }
 
-void WidthVectorEmitter::storeTile(const Panel& panel, const ChannelBlock& block) {
+llvm::Value* WidthVectorEmitter::storeMask(const Panel& panel) {
+  return panel.tail ? kb_.lanesBelow(panel.p0, s_.lanes, kb_.scalars[kWidthEnd]) : nullptr;
+}
+
+void WidthVectorEmitter::storeTile(const Panel& panel, const ChannelBlock& block,
+                                   const InputBlock& input) {
   const int lanes = s_.lanes;
   llvm::Value* outWidth = kb_.scalars[kOutputWidth];
-  // Whole panels fit the call's range by construction; only the one-vector tail
-  // panels can run past its end, and they store under a mask.
-  llvm::Value* mask =
-      panel.tail ? kb_.lanesBelow(panel.p0, lanes, kb_.scalars[kWidthEnd]) : nullptr;
-  for (int r = 0; r < s_.rows; ++r) {
-    llvm::Value* co = b_.CreateAdd(block.firstChannel, kb_.constant(r));
-    auto store = [&] {
-      llvm::Value* bias =
-          op_.hasBias ? b_.CreateVectorSplat(
-                            lanes, b_.CreateLoad(kb_.f32,
-                                                 b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[2], co)))
-                      : nullptr;
-      std::vector<llvm::Value*> values;
-      for (int v = 0; v < panel.vectors; ++v) {
-        llvm::Value* w0 = b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes));
-        llvm::Value* sum = b_.CreateLoad(vectorType_, accumulator(r, v));
-        values.push_back(kb_.finalValue(op_, sum, bias, [&](int i) {
-          return kb_.loadLanes(*op_.operands[i], kb_.buffers[i], outWidth, panel.n, co, w0,
-                               LaneAxis::Positions, lanes, mask);
-        }));
-      }
-      for (int v = 0; v < panel.vectors; ++v)
-        kb_.storeLanes(values[v], y_, kb_.buffers.back(), outWidth, panel.n, co,
-                       b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)),
-                       LaneAxis::Positions, mask);
-      if (!spreadOutputPrefetch(panel) && !panel.tail && y_.layout == ir::Layout::NCW)
-        for (int64_t line = 0; line < outputLines(panel); ++line)
-          prefetchOutput(panel, co, kb_.constant(line));
-    };
-    // The last block may hold fewer than R channels.
-    if (y_.channels % s_.rows != 0)
-      kb_.ifThen(b_.CreateICmpSLT(co, kb_.constant(y_.channels)), store);
-    else
-      store();
-  }
+  llvm::Value* mask = storeMask(panel);
+  auto position = [&](int v) { return b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)); };
+  // The sums through bias and epilogue; or, before the last block of input channels,
+  // as they are, for the next block to go on from.
+  auto storeRows = [&](bool final) {
+    for (int r = 0; r < s_.rows; ++r) {
+      llvm::Value* co = b_.CreateAdd(block.firstChannel, kb_.constant(r));
+      auto store = [&] {
+        if (!final) {
+          for (int v = 0; v < panel.vectors; ++v)
+            kb_.storeLanes(b_.CreateLoad(vectorType_, accumulator(r, v)), y_, kb_.buffers.back(),
+                           outWidth, panel.n, co, position(v), LaneAxis::Positions, mask);
+          return;
+        }
+        llvm::Value* bias =
+            op_.hasBias
+                ? b_.CreateVectorSplat(
+                      lanes,
+                      b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[2], co)))
+                : nullptr;
+        std::vector<llvm::Value*> values;
+        for (int v = 0; v < panel.vectors; ++v) {
+          llvm::Value* sum = b_.CreateLoad(vectorType_, accumulator(r, v));
+          values.push_back(kb_.finalValue(op_, sum, bias, [&](int i) {
+            return kb_.loadLanes(*op_.operands[i], kb_.buffers[i], outWidth, panel.n, co,
+                                 position(v), LaneAxis::Positions, lanes, mask);
+          }));
+        }
+        for (int v = 0; v < panel.vectors; ++v)
+          kb_.storeLanes(values[v], y_, kb_.buffers.back(), outWidth, panel.n, co, position(v),
+                         LaneAxis::Positions, mask);
+        if (!spreadOutputPrefetch(panel) && !panel.tail && y_.layout == ir::Layout::NCW)
+          for (int64_t line = 0; line < outputLines(panel); ++line)
+            prefetchOutput(panel, co, kb_.constant(line));
+      };
+      // The last block may hold fewer than R channels.
+      if (y_.channels % s_.rows != 0)
+        kb_.ifThen(b_.CreateICmpSLT(co, kb_.constant(y_.channels)), store);
+      else
+        store();
+    }
+  };
+  if (!input.last)
+    storeRows(true);
+  else
+    kb_.ifThenElse(
+        input.last, [&] { storeRows(true); }, [&] { storeRows(false); });
 }
 
 void WidthVectorSchedule::emit(KernelBuilder& kb) const { WidthVectorEmitter(*this, kb).emit(); }
@@ -597,7 +719,7 @@ class WidthVector final : public Strategy {
       const int vectors = std::min(maxVectors, accumulators / rows);
       if (vectors < 1) continue;
       candidates.push_back({rows, vectors, (outChannels + rows - 1) / rows * rows,
-                            PanelBuffer(op, target.vectorWidth, rows, vectors)});
+                            PanelBuffer(op, target.vectorWidth, rows, vectors, target.caches)});
     }
     // Stable: among equal scores and equal padding, the preference order stands.
     std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
@@ -611,8 +733,8 @@ class WidthVector final : public Strategy {
     if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats)) return result;
     for (const Candidate& c : candidates)
       if (c.buffer.fits(kMaxPanelFloats))
-        result.push_back(
-            std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, c.rows, c.vectors));
+        result.push_back(std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, c.rows,
+                                                               c.vectors, c.buffer));
     return result;
   }
 };

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <set>
 
 #include "compiler/Compiler.h"
@@ -93,6 +94,54 @@ TEST_CASE(
     REQUIRE(used > 0);
     checkStrategies(20261129, cases, {"", "", name});
   }
+}
+
+TEST_CASE("blocks of input channels agree with the reference", "[correctness][strategy]") {
+  // With a 2 KiB L1 (CNV_CACHE_SIZES), WidthVector copies the input of any conv with
+  // more than a few channels in blocks and keeps partial sums in the output between
+  // them: tile-filling convs with 5 to 40 channels take every path of that.
+  struct CacheOverride {
+    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,64K", 1); }
+    ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
+  } override;
+  const int cases = 48;
+  cnv::backend::Backend backend({"", "WidthVector"});
+  int blocked = 0;
+  for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
+    cnv::test::RandomModel m =
+        RandomModelGenerator(20261130 + i).conv(strategyRanges(), i % 4 < 2, true);
+    cnv::CompiledIr compiled =
+        cnv::compileToIr(std::make_unique<cnv::SourceFile>("test.cnv", m.source), "");
+    blocked += backend.describeLoops(backend.plan(*compiled.graph)).find("blocks of input") !=
+               std::string::npos;
+  }
+  REQUIRE(blocked >= cases / 4);
+  for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
+    const int threads = 1 + static_cast<int>(i % 3);
+    cnv::test::RandomModel m =
+        RandomModelGenerator(20261130 + i).conv(strategyRanges(), i % 4 < 2, true);
+    auto result =
+        cnv::test::runBoth(m.source, m.symbols, 20261130 + i, threads, {"", "", "WidthVector"});
+    cnv::test::requireAgreement(
+        result, fmt::format("seed {} threads {} N={} L={}\n{}", 20261130 + i, threads,
+                            m.symbols["N"], m.symbols["L"], m.source));
+  }
+}
+
+TEST_CASE("the caches can be described for another machine", "[strategy]") {
+  setenv("CNV_CACHE_SIZES", "48K,2M", 1);
+  const cnv::backend::CacheSizes given = cnv::backend::machineCacheSizes();
+  CHECK(given.l1d == 48 * 1024);
+  CHECK(given.l2 == 2 * 1024 * 1024);
+  for (const char* bad : {"48K", "48K,", "x,2M", "48K,2G", "0,2M", "48K,2M,1M", "512,2M"}) {
+    setenv("CNV_CACHE_SIZES", bad, 1);
+    INFO(bad);
+    CHECK_THROWS_AS(cnv::backend::machineCacheSizes(), cnv::Error);
+  }
+  unsetenv("CNV_CACHE_SIZES");
+  const cnv::backend::CacheSizes host = cnv::backend::machineCacheSizes();
+  CHECK(host.l1d >= 1024);
+  CHECK(host.l2 >= host.l1d);
 }
 
 TEST_CASE("a changed schedule parameter changes the --emit=loops text", "[strategy]") {
