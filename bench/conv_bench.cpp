@@ -28,6 +28,7 @@
 #include <dnnl.hpp>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "cnv/cnv.h"
+#include "copy_bandwidth.h"
 #include "fma_peak.h"
 #include "tests/reference/Reference.h"
 
@@ -570,6 +572,13 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   std::vector<std::string> problems;
+  // Shapes with too few FLOPs per byte for the FMA peak to bound them.
+  struct MemoryBound {
+    std::string shape;
+    int threads;
+    double flops, bytes, ncwSeconds, nwcSeconds, onednnSeconds;
+  };
+  std::vector<MemoryBound> memoryBound;
   auto totalStart = Clock::now();
   BackgroundLoad totalBackground;
   std::mt19937 rng(12345);
@@ -686,6 +695,12 @@ int main(int argc, char** argv) {
           << " | " << checkCell << " | " << fmtNum(background.cores(), 2) << " |\n";
       table += row.str();
       std::printf("%s", row.str().c_str());
+      // Each input, weight, bias and output element read or written once.
+      const double bytes =
+          4.0 * double(x.size() + w.size() + b.size() + size_t(s.batch * s.out * s.outWidth()));
+      if (flops / bytes < 10)
+        memoryBound.push_back(
+            {s.describe(), t, flops, bytes, rn.into.best, rw.into.best, d.excluded.best});
       std::fflush(stdout);
       std::fprintf(stderr, "[%6.1fs]   T=%d done (runs: cnv %d/%d, into %d/%d, oneDNN %d/%d/%d)\n",
                    seconds(totalStart, Clock::now()), t, rn.run.runs, rw.run.runs, rn.into.runs,
@@ -694,6 +709,30 @@ int main(int argc, char** argv) {
   }
 
   std::ostringstream footer;
+  if (!memoryBound.empty()) {
+    // Measured after the shapes, so that nothing else runs meanwhile.
+    std::map<int, double> bandwidth;
+    for (int t : opt.threads) bandwidth[t] = cnv::bench::measureCopyBandwidth(t);
+    footer << "\n## Memory-bound shapes (under 10 FLOP per byte) against the copy roofline\n\n"
+           << "Copy bandwidth measured (bytes read + written, buffers far past the caches):";
+    for (auto [t, gbs] : bandwidth) footer << " T=" << t << " " << fmtNum(gbs, 1) << " GB/s;";
+    footer << " bytes moved = input + weights + bias + output, each once. % roof = GB/s "
+              "moved ÷ copy bandwidth at that thread count.\n\n"
+           << "| shape | T | FLOP/byte | MB | cnv NCW GB/s | % roof | cnv NWC GB/s | % roof "
+              "| oneDNN GB/s | % roof |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+    for (const MemoryBound& m : memoryBound) {
+      const double roof = bandwidth[m.threads];
+      auto cells = [&](double secs) {
+        const double gbs = m.bytes / secs / 1e9;
+        return fmtNum(gbs, 1) + " | " + fmtNum(100 * gbs / roof, 0) + "%";
+      };
+      footer << "| " << m.shape << " | " << m.threads << " | " << fmtNum(m.flops / m.bytes, 2)
+             << " | " << fmtNum(m.bytes / 1e6, m.bytes < 1e6 ? 3 : 1) << " | "
+             << cells(m.ncwSeconds) << " | " << cells(m.nwcSeconds) << " | "
+             << cells(m.onednnSeconds) << " |\n";
+    }
+    footer << "\nShapes whose data fits the caches (the seed example) can pass the roof.\n";
+  }
   footer << "\n";
   if (problems.empty()) {
     footer << "All cnv outputs agree with oneDNN (and the reference where run) within "
