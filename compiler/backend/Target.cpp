@@ -37,7 +37,7 @@ bool parseSize(const std::string& text, int64_t& bytes) {
 
 CacheSizes machineCacheSizes() {
   CacheSizes sizes;
-  if (const char* given = std::getenv("CNV_CACHE_SIZES")) {
+  if (const char* given = std::getenv("CNV_CACHE_SIZES"); given && *given) {
     const std::string text = given;
     const size_t comma = text.find(',');
     if (comma == std::string::npos || !parseSize(text.substr(0, comma), sizes.l1d) ||

@@ -9,7 +9,9 @@ namespace cnv::backend {
 // Per-core data cache sizes in bytes: what the host reports (sysconf, from CPUID), or
 // what the environment variable CNV_CACHE_SIZES says ("L1D,L2" in bytes, with an
 // optional K or M suffix: "48K,2M"), so that blocking for another machine can be seen
-// and tested anywhere. Throws a usage error for a malformed CNV_CACHE_SIZES.
+// and tested anywhere. Unset or empty: the host's. Throws a usage error for a
+// malformed CNV_CACHE_SIZES. With --cpu naming another CPU, the caches are still this
+// machine's: that is where the code runs.
 struct CacheSizes {
   int64_t l1d = 32 * 1024;
   int64_t l2 = 1024 * 1024;

@@ -52,9 +52,11 @@ struct PanelBuffer {
     // weights and outputs), the input channels are copied in blocks that fit, and the
     // output tiles add up the blocks' partial sums in the (NCW) output.
     l1Budget = caches.l1d * 7 / 8;
+    allRows = inputChannels * op.stride;
     if (!op.isDepthwise() && !blocksOutsidePanels(op) && op.result->layout == ir::Layout::NCW) {
-      const int64_t rowBytes = rowStride * op.stride * int64_t{sizeof(float)};
-      const int64_t fitting = std::max<int64_t>(1, l1Budget / std::max<int64_t>(1, rowBytes));
+      // By division: a huge dilation makes the row stride itself huge.
+      const int64_t fitting = std::max<int64_t>(
+          1, l1Budget / int64_t{sizeof(float)} / op.stride / std::max<int64_t>(1, rowStride));
       if (fitting < inputChannels) {
         const int64_t blocks = (inputChannels + fitting - 1) / fitting;
         inputChannels = (inputChannels + blocks - 1) / blocks;
@@ -62,13 +64,16 @@ struct PanelBuffer {
     }
     rows = inputChannels * op.stride;
   }
-  // Compared by division: a huge dilation makes the row stride itself huge.
-  bool fits(int64_t maxFloats) const { return rowStride <= maxFloats / rows; }
+  // Whether a copy of every input channel would stay within `maxFloats` (so that the
+  // panels stay in L2 even where blocks bring them to L1). Compared by division: a huge
+  // dilation makes the row stride itself huge.
+  bool fits(int64_t maxFloats) const { return rowStride <= maxFloats / allRows; }
   int64_t bytes() const { return rows * rowStride * int64_t{sizeof(float)}; }
 
   int64_t halo;           // input positions a panel reads beyond its own: (K − 1)·dilation
   int64_t inputChannels;  // copied per pass: all, a block of them, or the tile's (depthwise)
   int64_t rows;           // one per copied input channel and phase of the stride
+  int64_t allRows;        // the rows of a copy of every input channel the panel reads
   int64_t rowStride;      // floats from one row to the next
   int64_t l1Budget;       // bytes of L1 a copy may take
 };
@@ -164,7 +169,12 @@ std::string WidthVectorSchedule::describeLoops() const {
     out += fmt::format(
         "{}  for ci in [0, {}): acc[r][v] += broadcast(w_packed[co0/{}][k][{}ci][r]) * "
         "panel[{}][{} ...]\n",
-        indent, buffer.inputChannels, rows, blocked ? "ci0+" : "", row("ci"), column);
+        indent,
+        // The last block takes what is left.
+        blocked && w.inChannelsPerGroup % buffer.inputChannels != 0
+            ? fmt::format("min({}, {} - ci0)", buffer.inputChannels, w.inChannelsPerGroup)
+            : std::to_string(buffer.inputChannels),
+        rows, blocked ? "ci0+" : "", row("ci"), column);
   const std::string store =
       y.layout == ir::Layout::NCW
           ? "epilogue on vectors, contiguous row stores (masked in the tail)"

@@ -289,6 +289,27 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
     if (std::none_of(graph.outputs.begin(), graph.outputs.end(),
                      [&](const ir::Output& o) { return o.name == name; }))
       throw usageError(fmt::format("model '{}' has no output named '{}'", graph.name, name));
+  // Kernels write outputs (and partial sums) while they still read their inputs, so no
+  // output may share memory with an input or another output.
+  auto bytes = [](const float* data, const std::vector<int64_t>& shape) {
+    const auto begin = reinterpret_cast<uintptr_t>(data);
+    return std::pair{begin, begin + static_cast<uintptr_t>(elementCount(shape)) * sizeof(float)};
+  };
+  auto overlap = [](std::pair<uintptr_t, uintptr_t> a, std::pair<uintptr_t, uintptr_t> b) {
+    return a.first < b.second && b.first < a.second;
+  };
+  for (auto out = outputs.begin(); out != outputs.end(); ++out) {
+    const auto range = bytes(out->second.data, out->second.shape);
+    for (const auto& [name, view] : inputs)
+      if (overlap(range, bytes(view.data, view.shape)))
+        throw usageError(fmt::format(
+            "the buffer of output '{}' overlaps input '{}': outputs need memory of their own",
+            out->first, name));
+    for (auto other = std::next(out); other != outputs.end(); ++other)
+      if (overlap(range, bytes(other->second.data, other->second.shape)))
+        throw usageError(
+            fmt::format("the buffers of outputs '{}' and '{}' overlap", out->first, other->first));
+  }
 
   std::lock_guard<std::mutex> lock(impl.runMutex);
   const Impl::SizedPlan& plan = impl.planFor(symbols);

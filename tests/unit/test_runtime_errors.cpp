@@ -128,3 +128,26 @@ model b { input x : f32[N, 2, L] layout NCW
   REQUIRE(y.shape() == std::vector<int64_t>{1, 3, 2});
   CHECK(y.data()[1] == Approx(std::tanh(3.0f)));  // y[0, w=0, c=1] = tanh(x[0, c=1, w=0])
 }
+
+TEST_CASE("outputs that share memory with inputs or each other are usage errors",
+          "[runtime][errors]") {
+  // In place, a residual input would be overwritten by partial sums before it is read;
+  // cnv refuses instead of returning wrong numbers.
+  Fixture f;
+  cnv::Tensor x({1, 8, 2}), s({1, 4, 8}), h({1, 4, 4}), y({1, 8, 4});
+  std::map<std::string, cnv::TensorView> inputs{{"x", x.view()}, {"s", s.view()}};
+  std::string message;
+  CHECK(kindOf(
+            [&] {
+              f.model.runInto(inputs, {{"h", h.mutableView()}, {"y", {s.data(), {1, 8, 4}}}});
+            },
+            &message) == cnv::Error::Kind::Usage);
+  CHECK(message.find("output 'y' overlaps input 's'") != std::string::npos);
+  CHECK(kindOf([&] {
+          f.model.runInto(inputs, {{"h", {y.data() + 4, {1, 4, 4}}}, {"y", y.mutableView()}});
+        }) == cnv::Error::Kind::Usage);
+  // Adjacent buffers do not overlap.
+  std::vector<float> both(4 * 4 + 4 * 8);
+  CHECK_NOTHROW(f.model.runInto(
+      inputs, {{"h", {both.data(), {1, 4, 4}}}, {"y", {both.data() + 16, {1, 8, 4}}}}));
+}

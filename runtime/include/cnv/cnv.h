@@ -73,7 +73,8 @@ class Model {
                                     int threads = 0) const;
 
   // The same, writing each output into a caller-owned buffer of exactly the output's
-  // shape (see outputShapes). Nothing is allocated per call once the model has run at
+  // shape (see outputShapes), which overlaps no input and no other output (a usage
+  // error otherwise: cnv does not run in place). Nothing is allocated per call once the model has run at
   // this size: the fastest way to run a model repeatedly.
   void runInto(const std::map<std::string, TensorView>& inputs,
                const std::map<std::string, MutableTensorView>& outputs, int threads = 0) const;
