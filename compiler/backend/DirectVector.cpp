@@ -217,9 +217,6 @@ class DirectVector final : public Strategy {
 
 }  // namespace
 
-const Strategy& DirectVectorStrategy() {
-  static const DirectVector strategy;
-  return strategy;
-}
+CNV_DEFINE_STRATEGY(DirectVector)
 
 }  // namespace cnv::backend

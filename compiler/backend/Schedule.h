@@ -85,6 +85,14 @@ class SingleScheduleStrategy final : public Strategy {
   ir::OpKind kind_;
 };
 
+// Defines the `const Strategy& NAMEStrategy()` that Strategies.def lists: the one
+// instance of the strategy class NAME.
+#define CNV_DEFINE_STRATEGY(NAME)    \
+  const Strategy& NAME##Strategy() { \
+    static const NAME strategy;      \
+    return strategy;                 \
+  }
+
 // Defines the `const Strategy& NAMEStrategy()` that Strategies.def lists, for a
 // SingleScheduleStrategy whose schedule class is NAMESchedule.
 #define CNV_SINGLE_SCHEDULE_STRATEGY(NAME, KIND)                               \

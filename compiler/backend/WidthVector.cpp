@@ -765,9 +765,6 @@ class WidthVector final : public Strategy {
 };
 }  // namespace
 
-const Strategy& WidthVectorStrategy() {
-  static const WidthVector strategy;
-  return strategy;
-}
+CNV_DEFINE_STRATEGY(WidthVector)
 
 }  // namespace cnv::backend
