@@ -20,9 +20,17 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # apt's own output goes to a log, shown only if it fails.
+  log="${TMPDIR:-/tmp}/cnv-setup.log"
+  echo "setup: installing ${#missing[@]} packages: ${missing[*]} (log: $log)" >&2
+  if ! { $sudo apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+           "${missing[@]}"; } > "$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: installing the packages failed (log above, also in $log)" >&2
+    exit 1
+  fi
+  echo "setup: done" >&2
 else
-  echo "setup: all dependencies present"
+  echo "setup: all dependencies present" >&2
 fi
