@@ -59,8 +59,9 @@ class Strategy {
  public:
   virtual ~Strategy() = default;
   virtual std::string_view name() const = 0;
-  // Every schedule these loops can compute `op` with on `target`, the one the strategy
-  // prefers first; none when they cannot compute it at all.
+  // The schedules these loops offer for `op` on `target`, the one the strategy prefers
+  // first; none when they cannot compute it, or should not (WidthVector: when its
+  // preferred tile's panel would outgrow L2).
   virtual std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op,
                                                            const Target& target) const = 0;
   // Whether the planner should pick this strategy for `op` when it can, rather than
