@@ -18,12 +18,14 @@ namespace {
 
 class DirectVectorSchedule final : public Schedule {
  public:
-  DirectVectorSchedule(const ir::Op& op, int lanes, int vectorsPerTile, int widthTile)
+  DirectVectorSchedule(const ir::Op& op, int lanes, int vectorsPerTile, int widthTile,
+                       const CacheSizes& caches)
       : Schedule(op,
                  {WeightPacking::outputChannelBlocks(int64_t{lanes} * vectorsPerTile), widthTile}),
         lanes_(lanes),
         vectorsPerTile_(vectorsPerTile),
-        widthTile_(widthTile) {}
+        widthTile_(widthTile),
+        caches_(caches) {}
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
@@ -34,13 +36,24 @@ class DirectVectorSchedule final : public Schedule {
   const int lanes_;           // floats per vector
   const int vectorsPerTile_;  // vectors of output channels per register tile
   const int widthTile_;       // output positions per register tile
+  const CacheSizes caches_;   // only described so far: nothing here is blocked by them
 };
 
 std::string DirectVectorSchedule::describeLoops() const {
   const ir::Value& w = *op_.operands[1];
   const ir::Value& y = *op_.result;
-  std::string out = fmt::format("    for co0 in [0, {}) step {}: {} vectors of <{} x float>\n",
-                                y.channels, channelBlock(), vectorsPerTile_, lanes_);
+  // Every tile reads the whole weight block of its output channels: where it lies is
+  // what a tile's weight loads cost.
+  const double blockKiB =
+      double(channelBlock()) * double(w.kernelWidth) * double(w.inChannelsPerGroup) * 4 / 1024;
+  const char* level = blockKiB * 1024 <= double(caches_.l1d) * 7 / 8  ? "L1"
+                      : blockKiB * 1024 <= double(caches_.l2) * 3 / 4 ? "L2"
+                                                                      : "L3 or memory";
+  std::string out = fmt::format(
+      "    for co0 in [0, {}) step {}: {} vectors of <{} x float>; the block's packed weights, "
+      "{:.1f} KiB, are read from {} by every tile (L1 {} KiB, L2 {} KiB)\n",
+      y.channels, channelBlock(), vectorsPerTile_, lanes_, blockKiB, level, caches_.l1d / 1024,
+      caches_.l2 / 1024);
   out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",
                      widthTile_, widthTile_, vectorsPerTile_);
   out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
@@ -206,7 +219,8 @@ class DirectVector final : public Strategy {
     const int preferred = static_cast<int>(std::min<int64_t>(vectorsNeeded, maxVectors));
     auto tile = [&](int vectors) {
       return std::make_unique<DirectVectorSchedule>(
-          op, target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors)));
+          op, target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors)),
+          target.caches);
     };
     result.push_back(tile(preferred));
     for (int vectors = 1; vectors <= maxVectors; ++vectors)
