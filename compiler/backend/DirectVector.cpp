@@ -1,9 +1,9 @@
 // The DirectVector strategy: channels-innermost register tiles, for convs with
 // groups = 1 or depthwise (one input channel per group, any channel multiplier).
-// widthTile output positions × vectorsPerTile vectors of output channels accumulate in
-// registers; each tap broadcasts one input value against vectorsPerTile weight vectors
-// (depthwise: each lane loads its own input channel instead). Weights are packed
-// [O/B][K][I][B], B = lanes × vectorsPerTile. Interior positions run unchecked, border
+// A tile of `positions` output positions × `vectors` vectors of output channels
+// accumulates in registers; each tap broadcasts one input value against `vectors` weight
+// vectors (depthwise: each lane loads its own input channel instead). Weights are packed
+// [O/B][K][I][B], B = lanes × vectors. Interior positions run unchecked, border
 // positions one at a time with every tap mapped by the padding mode. The planner gives
 // it the convs WidthVector does not suit, whose input and output are both NWC; it can
 // compute any layout (an NCW side is gathered or scattered lane by lane).
@@ -18,25 +18,25 @@ namespace {
 
 class DirectVectorSchedule final : public Schedule {
  public:
-  DirectVectorSchedule(const ir::Op& op, int lanes, int vectorsPerTile, int widthTile,
-                       const CacheSizes& caches)
-      : Schedule(op,
-                 {WeightPacking::outputChannelBlocks(int64_t{lanes} * vectorsPerTile), widthTile}),
-        lanes_(lanes),
-        vectorsPerTile_(vectorsPerTile),
-        widthTile_(widthTile),
+  // The register tile: `positions` output positions × `vectors` vectors of `lanes`
+  // output channels.
+  struct Tile {
+    int lanes, vectors, positions;
+  };
+  DirectVectorSchedule(const ir::Op& op, const Tile& tile, const CacheSizes& caches)
+      : Schedule(op, {WeightPacking::outputChannelBlocks(int64_t{tile.lanes} * tile.vectors),
+                      tile.positions}),
+        tile_(tile),
         caches_(caches) {}
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
 
  private:
-  int64_t channelBlock() const { return int64_t{lanes_} * vectorsPerTile_; }
+  int64_t channelBlock() const { return int64_t{tile_.lanes} * tile_.vectors; }
 
-  const int lanes_;           // floats per vector
-  const int vectorsPerTile_;  // vectors of output channels per register tile
-  const int widthTile_;       // output positions per register tile
-  const CacheSizes caches_;   // only described so far: nothing here is blocked by them
+  const Tile tile_;
+  const CacheSizes caches_;  // described so far: nothing here is blocked by them
 };
 
 std::string DirectVectorSchedule::describeLoops() const {
@@ -52,10 +52,10 @@ std::string DirectVectorSchedule::describeLoops() const {
   std::string out = fmt::format(
       "    for co0 in [0, {}) step {}: {} vectors of <{} x float>; the block's packed weights, "
       "{:.1f} KiB, are read from {} by every tile (L1 {} KiB, L2 {} KiB)\n",
-      y.channels, channelBlock(), vectorsPerTile_, lanes_, blockKiB, level, caches_.l1d / 1024,
+      y.channels, channelBlock(), tile_.vectors, tile_.lanes, blockKiB, level, caches_.l1d / 1024,
       caches_.l2 / 1024);
   out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",
-                     widthTile_, widthTile_, vectorsPerTile_);
+                     tile_.positions, tile_.positions, tile_.vectors);
   out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
   if (op_.isDepthwise())
     out += fmt::format(
@@ -81,9 +81,9 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
   const ir::Value& y = *op.result;
   const int64_t K = op.operands[1]->kernelWidth, C = x.channels;
   const int64_t I = op.operands[1]->inChannelsPerGroup, block = channelBlock();
-  const int vectors = vectorsPerTile_, tile = widthTile_;
+  const int vectors = tile_.vectors, tile = tile_.positions;
   const int64_t multiplier = y.channels / x.channels;  // depthwise: outputs per input channel
-  llvm::FixedVectorType* vectorType = kb.vectorType(lanes_);
+  llvm::FixedVectorType* vectorType = kb.vectorType(tile_.lanes);
   llvm::Value* inWidth = kb.scalars[kInputWidth];
   llvm::Value* outWidth = kb.scalars[kOutputWidth];
   Strides in = kb.strides(x, inWidth);
@@ -101,7 +101,7 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
     b.CreateStore(kb.fma(a, w, b.CreateLoad(vectorType, acc)), acc);
   };
   auto channelMask = [&](llvm::Value* c0) {
-    return kb.lanesBelow(c0, lanes_, kb.constant(y.channels));
+    return kb.lanesBelow(c0, tile_.lanes, kb.constant(y.channels));
   };
 
   kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
@@ -115,23 +115,23 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
           // loads its own input value instead of sharing a broadcast.
           for (int v = 0; v < vectors; ++v) {
             llvm::Value* wv = b.CreateAlignedLoad(
-                vectorType, b.CreateConstInBoundsGEP1_64(kb.f32, tapWeights, v * lanes_),
+                vectorType, b.CreateConstInBoundsGEP1_64(kb.f32, tapWeights, v * tile_.lanes),
                 llvm::Align(4));
-            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * lanes_));
+            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * tile_.lanes));
             llvm::Value* mask = channelMask(c0);
             for (size_t r = 0; r < positions.size(); ++r) {
               llvm::Value* xv;
               if (multiplier == 1) {
                 xv = kb.loadLanes(x, kb.buffers[0], inWidth, n, c0, positions[r],
-                                  LaneAxis::Channels, lanes_, mask);
+                                  LaneAxis::Channels, tile_.lanes, mask);
               } else {
                 llvm::Value* channels = b.CreateUDiv(
-                    b.CreateAdd(b.CreateVectorSplat(lanes_, c0), kb.laneIndices(lanes_)),
-                    b.CreateVectorSplat(lanes_, kb.constant(multiplier)));
+                    b.CreateAdd(b.CreateVectorSplat(tile_.lanes, c0), kb.laneIndices(tile_.lanes)),
+                    b.CreateVectorSplat(tile_.lanes, kb.constant(multiplier)));
                 xv = b.CreateMaskedGather(
                     vectorType,
                     b.CreateGEP(kb.f32, kb.buffers[0], kb.offset(in, n, channels, positions[r])),
-                    llvm::Align(4), mask, kb.zeros(lanes_));
+                    llvm::Align(4), mask, kb.zeros(tile_.lanes));
               }
               accumulate(accumulators[r * vectors + v], xv, wv);
             }
@@ -143,12 +143,13 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
               b.CreateInBoundsGEP(kb.f32, tapWeights, b.CreateMul(ci, kb.constant(block)));
           std::vector<llvm::Value*> w(vectors);
           for (int v = 0; v < vectors; ++v)
-            w[v] = b.CreateAlignedLoad(
-                vectorType, b.CreateConstInBoundsGEP1_64(kb.f32, row, v * lanes_), llvm::Align(4));
+            w[v] = b.CreateAlignedLoad(vectorType,
+                                       b.CreateConstInBoundsGEP1_64(kb.f32, row, v * tile_.lanes),
+                                       llvm::Align(4));
           for (size_t r = 0; r < positions.size(); ++r) {
             llvm::Value* xv =
                 b.CreateLoad(kb.f32, kb.address(kb.buffers[0], in, n, ci, positions[r]));
-            llvm::Value* splat = b.CreateVectorSplat(lanes_, xv);
+            llvm::Value* splat = b.CreateVectorSplat(tile_.lanes, xv);
             for (int v = 0; v < vectors; ++v)
               accumulate(accumulators[r * vectors + v], splat, w[v]);
           }
@@ -157,7 +158,8 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
 
       // One tile of `count` positions from `wo0`; `checked` maps every tap.
       auto emitTile = [&](llvm::Value* wo0, int count, bool checked) {
-        for (int i = 0; i < count * vectors; ++i) b.CreateStore(kb.zeros(lanes_), accumulators[i]);
+        for (int i = 0; i < count * vectors; ++i)
+          b.CreateStore(kb.zeros(tile_.lanes), accumulators[i]);
         kb.loop(kb.constant(0), kb.constant(K), "k", [&](llvm::Value* k) {
           if (checked) {
             kb.forTap(op, wo0, k, inWidth, [&](llvm::Value* index) { accumulateTap(k, {index}); });
@@ -171,7 +173,7 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
         for (int r = 0; r < count; ++r) {
           llvm::Value* wo = b.CreateAdd(wo0, kb.constant(r));
           for (int v = 0; v < vectors; ++v) {
-            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * lanes_));
+            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * tile_.lanes));
             llvm::Value* mask = channelMask(c0);
             llvm::Value* bias =
                 op.hasBias ? b.CreateAlignedLoad(vectorType,
@@ -181,7 +183,7 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
             llvm::Value* sum = b.CreateLoad(vectorType, accumulators[r * vectors + v]);
             llvm::Value* value = kb.finalValue(op, sum, bias, [&](int i) {
               return kb.loadLanes(*op.operands[i], kb.buffers[i], outWidth, n, c0, wo,
-                                  LaneAxis::Channels, lanes_, mask);
+                                  LaneAxis::Channels, tile_.lanes, mask);
             });
             kb.storeLanes(value, y, kb.buffers.back(), outWidth, n, c0, wo, LaneAxis::Channels,
                           mask);
@@ -219,7 +221,9 @@ class DirectVector final : public Strategy {
     const int preferred = static_cast<int>(std::min<int64_t>(vectorsNeeded, maxVectors));
     auto tile = [&](int vectors) {
       return std::make_unique<DirectVectorSchedule>(
-          op, target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors)),
+          op,
+          DirectVectorSchedule::Tile{target.vectorWidth, vectors,
+                                     std::max(1, std::min(12, accumulators / vectors))},
           target.caches);
     };
     result.push_back(tile(preferred));
