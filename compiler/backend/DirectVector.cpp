@@ -125,9 +125,9 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
                 xv = kb.loadLanes(x, kb.buffers[0], inWidth, n, c0, positions[r],
                                   LaneAxis::Channels, tile_.lanes, mask);
               } else {
-                llvm::Value* channels = b.CreateUDiv(
-                    b.CreateAdd(b.CreateVectorSplat(tile_.lanes, c0), kb.laneIndices(tile_.lanes)),
-                    b.CreateVectorSplat(tile_.lanes, kb.constant(multiplier)));
+                llvm::Value* channels =
+                    b.CreateUDiv(kb.lanesFrom(c0, tile_.lanes),
+                                 b.CreateVectorSplat(tile_.lanes, kb.constant(multiplier)));
                 xv = b.CreateMaskedGather(
                     vectorType,
                     b.CreateGEP(kb.f32, kb.buffers[0], kb.offset(in, n, channels, positions[r])),

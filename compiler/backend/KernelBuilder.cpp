@@ -88,7 +88,7 @@ llvm::Value* KernelBuilder::splatTo(int lanes, llvm::Value* v) {
 llvm::Value* KernelBuilder::lanePointers(llvm::Value* base, const Strides& s, llvm::Value* n,
                                          llvm::Value* c, llvm::Value* w, LaneAxis axis, int lanes) {
   llvm::Value* first = axis == LaneAxis::Channels ? c : w;
-  llvm::Value* along = b.CreateAdd(b.CreateVectorSplat(lanes, first), laneIndices(lanes));
+  llvm::Value* along = lanesFrom(first, lanes);
   llvm::Value* offsets =
       axis == LaneAxis::Channels ? offset(s, n, along, w) : offset(s, n, c, along);
   return b.CreateGEP(f32, base, offsets);
@@ -199,9 +199,12 @@ llvm::Value* KernelBuilder::laneIndices(int lanes) {
   return llvm::ConstantVector::get(indices);
 }
 
+llvm::Value* KernelBuilder::lanesFrom(llvm::Value* first, int lanes) {
+  return b.CreateAdd(b.CreateVectorSplat(lanes, first), laneIndices(lanes));
+}
+
 llvm::Value* KernelBuilder::lanesBelow(llvm::Value* first, int lanes, llvm::Value* limit) {
-  return b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(lanes, first), laneIndices(lanes)),
-                         b.CreateVectorSplat(lanes, limit));
+  return b.CreateICmpSLT(lanesFrom(first, lanes), b.CreateVectorSplat(lanes, limit));
 }
 
 llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* x, llvm::Value* c) {

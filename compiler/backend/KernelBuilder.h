@@ -79,6 +79,8 @@ class KernelBuilder {
 
   // <0, 1, ..., lanes-1> as i64.
   llvm::Value* laneIndices(int lanes);
+  // <first, first + 1, ..., first + lanes-1> as i64.
+  llvm::Value* lanesFrom(llvm::Value* first, int lanes);
   // Lanes l whose first + l is below `limit` (i1 per lane).
   llvm::Value* lanesBelow(llvm::Value* first, int lanes, llvm::Value* limit);
   llvm::Value* zeros(int lanes) { return llvm::ConstantFP::get(vectorType(lanes), 0.0); }

@@ -360,13 +360,11 @@ void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
   llvm::Value* start = panelStart(panel);
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
-  llvm::Value* sample = b_.CreateMul(panel.n, b_.CreateMul(kb_.constant(x_.channels), inWidth));
   const bool inputNcw = x_.layout == ir::Layout::NCW;
   // Input channel `channel`'s row: its position p is at row + p·(1 in NCW, C in NWC).
   auto rowOf = [&](llvm::Value* i) {
-    llvm::Value* channel = channelOf(i);
-    return b_.CreateGEP(kb_.f32, kb_.buffers[0],
-                        b_.CreateAdd(sample, inputNcw ? b_.CreateMul(channel, inWidth) : channel));
+    return kb_.address(kb_.buffers[0], kb_.strides(x_, inWidth), panel.n, channelOf(i),
+                       kb_.constant(0));
   };
   // Every position the copy reads lies inside the input: [start, start + s·entries).
   llvm::Value* inside = b_.CreateAnd(
@@ -522,9 +520,7 @@ void WidthVectorEmitter::prefetchNextPanelLines(const Panel& panel, llvm::Value*
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
   llvm::Value* loaded = b_.CreateAdd(
       panelStart(panel), kb_.constant(stride_ * ((span(panel) + lanes - 1) / lanes * lanes)));
-  llvm::Value* row =
-      b_.CreateAdd(b_.CreateMul(panel.n, b_.CreateMul(kb_.constant(x_.channels), inWidth)),
-                   b_.CreateMul(channel, inWidth));
+  llvm::Value* row = kb_.offset(kb_.strides(x_, inWidth), panel.n, channel, kb_.constant(0));
   for (int64_t t = 0; t < perTap; ++t) {
     llvm::Value* column = b_.CreateAdd(
         loaded, b_.CreateMul(b_.CreateAdd(b_.CreateMul(k, kb_.constant(perTap)), kb_.constant(t)),
