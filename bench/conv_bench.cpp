@@ -99,6 +99,13 @@ std::vector<Shape> suite() {
   s.push_back({"first layer", 16, 1, 32, 16000, 16});
   s.push_back({"depthwise", 8, 256, 256, 4096, 15, 1, 1, 256});
   s.push_back({"seed example 1", 100, 1, 5, 10, 3});
+  // The regime of frame-level speech stacks: a single-channel front end with a window of
+  // hundreds of taps and a hop in the hundreds, then long kernels over hundreds of
+  // channels, and wide layers, at widths of 100-200.
+  s.push_back({"speech front end", 8, 1, 256, 32000, 400, 160});
+  s.push_back({"speech k48", 8, 250, 250, 200, 48});
+  s.push_back({"speech k32", 8, 512, 512, 100, 32});
+  s.push_back({"speech 2000", 8, 2000, 2000, 100, 1});
   return s;
 }
 

@@ -31,6 +31,8 @@ class DirectVectorSchedule final : public Schedule {
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
+  // positions x vectors
+  std::string label() const override { return fmt::format("{}x{}", tile_.positions, tile_.vectors); }
 
  private:
   int64_t channelBlock() const { return int64_t{tile_.lanes} * tile_.vectors; }

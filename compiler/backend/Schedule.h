@@ -32,6 +32,9 @@ class Schedule {
   // so that no chunk ends in a partial tile it could have avoided.
   int64_t widthGranule() const { return properties_.widthGranule; }
   const WeightPacking& weightPacking() const { return properties_.weightPacking; }
+  // What tells this schedule apart from the strategy's others for the same op, as in
+  // "4x6" (its tile): the tuning cache records a schedule as "Strategy:label".
+  virtual std::string label() const { return "default"; }
   // The loop nest inside `for n in [batch_begin, batch_end)`, one line per level,
   // indented by two spaces per level starting at four.
   virtual std::string describeLoops() const = 0;

@@ -90,6 +90,8 @@ class WidthVectorSchedule final : public Schedule {
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
+  // rows x vectors
+  std::string label() const override { return fmt::format("{}x{}", rows, vectors); }
 
   // Whether the input channels are copied in blocks (PanelBuffer).
   bool inputBlocked() const {
