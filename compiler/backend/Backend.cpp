@@ -9,6 +9,7 @@
 #include "compiler/backend/KernelBuilder.h"
 #include "compiler/backend/LlvmTarget.h"
 #include "compiler/backend/Planner.h"
+#include "compiler/backend/TuningCache.h"
 
 namespace cnv::backend {
 namespace {
@@ -59,19 +60,25 @@ Backend::Backend(const BackendOptions& options)
                                    options.strategy, fmt::join(names, ", ")));
     }
   }
+  if (options.useTuningCache)
+    if (auto path = TuningCache::defaultPath())
+      tuning_ = std::make_unique<TuningCache>(TuningCache::load(*path));
 }
 
 Backend::~Backend() = default;
 
 std::vector<Kernel> Backend::plan(const ir::Graph& graph) const {
-  return planKernels(graph, target_, preferred_);
+  return planKernels(graph, target_, {preferred_, options_.schedules, tuning_.get()});
 }
 
 std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
   std::string out;
   for (const Kernel& kernel : kernels) {
-    out += fmt::format("kernel @{} computes %{} ({}) with {}\n", kernel.symbol,
-                       kernel.op->result->name, ir::name(kernel.op->kind), kernel.strategy->name());
+    const std::string label = kernel.schedule->label();
+    out += fmt::format("kernel @{} computes %{} ({}) with {}{}{}\n", kernel.symbol,
+                       kernel.op->result->name, ir::name(kernel.op->kind), kernel.strategy->name(),
+                       label == "default" ? "" : " " + label,
+                       kernel.chosenBy.empty() ? "" : ", chosen by " + kernel.chosenBy);
     out += "  for n in [batch_begin, batch_end)\n";
     out += kernel.schedule->describeLoops();
   }

@@ -11,6 +11,7 @@
 // No LLVM type appears here, so that the runtime's sources need no LLVM header.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ class TargetMachine;
 namespace cnv::backend {
 
 class Jit;
+class TuningCache;
 
 struct BackendOptions {
   // The CPU to generate code for: empty (or "host") for this machine with all its
@@ -33,6 +35,11 @@ struct BackendOptions {
   // A strategy (Strategies.def) to use wherever it can compute an op, before the
   // list's own choice: for tests and experiments. Empty: the list decides.
   std::string strategy;
+  // Schedules by op index ("Strategy:label"), ahead of everything else: what the tuner
+  // times. One the strategies do not offer for the op is passed over.
+  std::map<size_t, std::string> schedules = {};
+  // Whether the tuning cache (TuningCache::defaultPath) is read.
+  bool useTuningCache = true;
 };
 
 // Kernels compiled into this process; the code lives as long as this object.
@@ -73,6 +80,7 @@ class Backend {
   BackendOptions options_;
   Target target_;
   const Strategy* preferred_ = nullptr;
+  std::unique_ptr<TuningCache> tuning_;
   std::unique_ptr<llvm::TargetMachine> machine_;
 };
 

@@ -90,6 +90,8 @@ Target targetOf(const llvm::TargetMachine& machine) {
   // Features implied by the CPU name count too, so ask the subtarget, not the string.
   const llvm::MCSubtargetInfo* subtarget = machine.getMCSubtargetInfo();
   Target info;
+  info.cpu = machine.getTargetCPU().str();
+  info.features = machine.getTargetFeatureString().str();
   info.caches = machineCacheSizes();
   if (subtarget->checkFeatures("+avx512f")) {
     info.vectorWidth = 16;

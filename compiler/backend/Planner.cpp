@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cnv/Error.h"
+#include "compiler/backend/TuningCache.h"
 
 namespace cnv::backend {
 
@@ -25,6 +26,10 @@ const Strategy* findStrategy(std::string_view name) {
   return nullptr;
 }
 
+std::string scheduleName(const Kernel& kernel) {
+  return fmt::format("{}:{}", kernel.strategy->name(), kernel.schedule->label());
+}
+
 namespace {
 
 // Gives `kernel` the preferred schedule of `strategy`, if it has one for the op.
@@ -36,10 +41,39 @@ bool tryStrategy(Kernel& kernel, const Strategy& strategy, const Target& target)
   return true;
 }
 
-// `preferred` if it can compute the op, else the first strategy of the list that can
-// and suits it.
-void chooseSchedule(Kernel& kernel, const Target& target, const Strategy* preferred) {
-  if (preferred && tryStrategy(kernel, *preferred, target)) return;
+// Gives `kernel` the schedule called `name` ("Strategy:label"), if its strategy offers
+// one by that label for the op.
+bool tryNamedSchedule(Kernel& kernel, const std::string& name, const Target& target) {
+  const size_t colon = name.find(':');
+  if (colon == std::string::npos) return false;
+  const Strategy* strategy = findStrategy(std::string_view(name).substr(0, colon));
+  if (!strategy) return false;
+  for (auto& schedule : strategy->schedules(*kernel.op, target)) {
+    if (schedule->label() != name.substr(colon + 1)) continue;
+    kernel.strategy = strategy;
+    kernel.schedule = std::move(schedule);
+    return true;
+  }
+  return false;
+}
+
+void chooseSchedule(Kernel& kernel, size_t index, const Target& target,
+                    const PlanningChoices& choices) {
+  if (auto named = choices.named.find(index);
+      named != choices.named.end() && tryNamedSchedule(kernel, named->second, target)) {
+    kernel.chosenBy = "named";
+    return;
+  }
+  if (choices.preferred && tryStrategy(kernel, *choices.preferred, target)) {
+    kernel.chosenBy = "--strategy";
+    return;
+  }
+  if (choices.tuning && kernel.op->kind == ir::OpKind::Conv1d)
+    if (const TunedChoice* tuned = choices.tuning->find(machineKey(target), convKey(*kernel.op));
+        tuned && tryNamedSchedule(kernel, tuned->schedule, target)) {
+      kernel.chosenBy = "tuning cache";
+      return;
+    }
   for (const Strategy* strategy : strategyList())
     if (strategy->suits(*kernel.op) && tryStrategy(kernel, *strategy, target)) return;
   throw internalError(
@@ -49,14 +83,14 @@ void chooseSchedule(Kernel& kernel, const Target& target, const Strategy* prefer
 }  // namespace
 
 std::vector<Kernel> planKernels(const ir::Graph& graph, const Target& target,
-                                const Strategy* preferred) {
+                                const PlanningChoices& choices) {
   std::vector<Kernel> kernels;
   for (size_t i = 0; i < graph.ops.size(); ++i) {
     const ir::Op& op = *graph.ops[i];
     Kernel kernel;
     kernel.symbol = fmt::format("cnv_{}_{}_{}", graph.name, i, ir::name(op.kind));
     kernel.op = &op;
-    chooseSchedule(kernel, target, preferred);
+    chooseSchedule(kernel, i, target, choices);
     kernel.buffers.assign(op.operands.begin(), op.operands.end());
     kernel.buffers.push_back(op.result);
     kernel.batch = op.result->batch;
@@ -70,6 +104,16 @@ std::vector<Kernel> planKernels(const ir::Graph& graph, const Target& target,
     kernels.push_back(std::move(kernel));
   }
   return kernels;
+}
+
+std::vector<std::string> candidateSchedules(const ir::Op& op, const Target& target) {
+  std::vector<std::string> names;
+  for (const Strategy* strategy : strategyList()) {
+    if (!strategy->tunable()) continue;
+    for (const auto& schedule : strategy->schedules(op, target))
+      names.push_back(fmt::format("{}:{}", strategy->name(), schedule->label()));
+  }
+  return names;
 }
 
 }  // namespace cnv::backend

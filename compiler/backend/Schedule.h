@@ -70,6 +70,9 @@ class Strategy {
   // Whether the planner should pick this strategy for `op` when it can, rather than
   // leave the op to the strategies after it in the list.
   virtual bool suits(const ir::Op& /*op*/) const { return true; }
+  // Whether `cnvc tune` should time its schedules: not for a fallback that is never
+  // the fastest (the scalar loops) and can take minutes on a large conv.
+  virtual bool tunable() const { return true; }
 };
 
 // A strategy without parameters: one schedule of type S for every op of one kind.
@@ -78,6 +81,8 @@ class SingleScheduleStrategy final : public Strategy {
  public:
   SingleScheduleStrategy(std::string_view name, ir::OpKind kind) : name_(name), kind_(kind) {}
   std::string_view name() const override { return name_; }
+  // One schedule per op kind: the scalar fallback, or the only way to compute the op.
+  bool tunable() const override { return false; }
   std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op, const Target&) const override {
     std::vector<std::unique_ptr<Schedule>> result;
     if (op.kind == kind_) result.push_back(std::make_unique<S>(op));

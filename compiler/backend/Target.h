@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace cnv::backend {
 
@@ -19,6 +20,9 @@ struct CacheSizes {
 CacheSizes machineCacheSizes();
 
 struct Target {
+  // The CPU LLVM generates code for ("znver4", or an x86 level) and its feature string:
+  // what the tuning cache keys its entries by.
+  std::string cpu, features;
   int vectorWidth = 4;  // floats per vector register: 16 with AVX-512, 8 with AVX2, else 4
   int vectorRegisters = 16;
   CacheSizes caches;

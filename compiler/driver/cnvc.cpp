@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "cnv/Io.h"
@@ -20,6 +21,7 @@
 #include "compiler/driver/OnednnComparison.h"
 #include "fma_peak.h"
 #include "runtime/src/ModelFactory.h"
+#include "runtime/src/Tuner.h"
 
 namespace {
 
@@ -64,7 +66,12 @@ struct CommonOptions {
   std::string strategy;
 
   cnv::CompileOptions compileOptions() const { return {model, cpu, strategy}; }
-  cnv::backend::BackendOptions backendOptions() const { return {cpu, strategy}; }
+  cnv::backend::BackendOptions backendOptions() const {
+    cnv::backend::BackendOptions options;
+    options.cpu = cpu;
+    options.strategy = strategy;
+    return options;
+  }
 };
 
 // `generatesCode`: the subcommand compiles kernels, so it takes --cpu and --strategy.
@@ -223,8 +230,8 @@ struct BenchOptions {
   double seconds = 1.0;
 };
 
-int bench(const CommonOptions& common, const BenchOptions& options) {
-  auto dimTexts = parsePairs(options.dims, "--dim");
+std::map<std::string, int64_t> parseDims(const std::vector<std::string>& items) {
+  auto dimTexts = parsePairs(items, "--dim");
   std::map<std::string, int64_t> dims;
   for (const auto& [name, text] : dimTexts) {
     size_t used = 0;
@@ -238,36 +245,40 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
           fmt::format("--dim {}: '{}' is not an integer in [0, 2^31)", name, text));
     dims[name] = value;
   }
+  return dims;
+}
+
+// What the tuning cache says of each conv the model runs: whether the compiler's own
+// pick is within 5% of the best `cnvc tune` measured.
+void printTuningStatus(const cnv::Model& model, const std::string& cpu) {
+  for (const cnv::TuningStatus& s : cnv::tuningStatus(model, cpu)) {
+    if (!s.tuned) {
+      std::cout << fmt::format("tuning: %{} runs {}; not tuned on this machine (cnvc tune)\n",
+                               s.value, s.schedule);
+      continue;
+    }
+    const double slower = s.bestSeconds > 0 && s.modelPickSeconds > 0
+                              ? 100.0 * (s.modelPickSeconds / s.bestSeconds - 1)
+                              : 0;
+    std::cout << fmt::format(
+        "tuning: %{} runs {}; tuned best {} ({:.4f} ms), the compiler's pick {} {} ({:.1f}% "
+        "slower; {})\n",
+        s.value, s.schedule, s.best, s.bestSeconds * 1e3, s.modelPick,
+        slower <= 5 ? "is within 5% of it" : "is not within 5% of it", slower, s.dims);
+  }
+}
+
+int bench(const CommonOptions& common, const BenchOptions& options) {
+  const std::map<std::string, int64_t> dims = parseDims(options.dims);
   auto start = Clock::now();
   cnv::Model model = cnv::Model::fromFile(common.file, common.compileOptions());
   double compileMs = millisecondsSince(start);
 
   std::mt19937 random(42);
-  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  auto resolve = [&](const std::string& dim) -> int64_t {
-    if (!dim.empty() && (std::isdigit(static_cast<unsigned char>(dim[0])))) return std::stoll(dim);
-    auto it = dims.find(dim);
-    if (it == dims.end())
-      throw cnv::usageError(
-          fmt::format("give the symbolic dim '{}' a value with --dim {}=VALUE", dim, dim));
-    return it->second;
-  };
-  for (const cnv::TensorSpec& spec : model.params()) {
-    std::vector<int64_t> shape;
-    for (const std::string& d : spec.dims) shape.push_back(std::stoll(d));
-    cnv::Tensor tensor(shape);
-    for (int64_t i = 0; i < tensor.size(); ++i) tensor.data()[i] = uniform(random);
-    model.setParam(spec.name, tensor.view());
-  }
-  std::map<std::string, cnv::Tensor> arrays;
+  cnv::bindRandomParams(model, random);
+  std::map<std::string, cnv::Tensor> arrays = cnv::randomInputs(model, dims, random);
   std::map<std::string, cnv::TensorView> views;
-  for (const cnv::TensorSpec& spec : model.inputs()) {
-    std::vector<int64_t> shape;
-    for (const std::string& d : spec.dims) shape.push_back(resolve(d));
-    cnv::Tensor tensor(shape);
-    for (int64_t i = 0; i < tensor.size(); ++i) tensor.data()[i] = uniform(random);
-    views[spec.name] = (arrays[spec.name] = std::move(tensor)).view();
-  }
+  for (const auto& [name, tensor] : arrays) views[name] = tensor.view();
   double flops = model.flops(dims);
   // Outputs go into buffers allocated once, as a serving loop would do.
   std::map<std::string, cnv::Tensor> outputs;
@@ -292,10 +303,72 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
   std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs, threads);
   std::cout << fmt::format("measured FMA peak: {:.1f} GFLOP/s ({} thread{}, <{} x float>)\n", peak,
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
-  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best,
-                           gflops, 100.0 * gflops / peak);
+  printTuningStatus(model, common.cpu);
   cnv::driver::printOnednnComparison(cnv::ModelFactory::graph(model), dims, threads,
                                      options.seconds, best);
+  // Last, as the contract has it: the time per run, then the first GFLOP/s of the line.
+  std::cout << fmt::format("time per run: {:.4f} ms, {:.3f} GFLOP/s, {:.1f}% of peak\n", best,
+                           gflops, 100.0 * gflops / peak);
+  return 0;
+}
+
+struct TuneOptions {
+  std::vector<std::string> dims;
+  int threads = 1;
+  double seconds = 0.3;
+  int passes = 2;
+};
+
+int tune(const CommonOptions& common, const TuneOptions& options) {
+  if (!common.strategy.empty())
+    throw cnv::usageError("tune times every strategy's schedules; it takes no --strategy");
+  cnv::TuningOptions tuning;
+  tuning.model = common.model;
+  tuning.cpu = common.cpu;
+  tuning.dims = parseDims(options.dims);
+  tuning.threads = options.threads;
+  tuning.passes = options.passes;
+  tuning.secondsPerRound = options.seconds;
+  tuning.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  std::ifstream in(common.file, std::ios::binary);
+  if (!in) throw cnv::dataError(fmt::format("{}: cannot read the file", common.file));
+  std::stringstream source;
+  source << in.rdbuf();
+  const cnv::TuningResult result = cnv::tuneSource(source.str(), common.file, tuning);
+  std::string dims;
+  for (const auto& [name, value] : tuning.dims)
+    dims += fmt::format("{}{}={}", dims.empty() ? "" : " ", name, value);
+  dims += fmt::format("{}{} thread{}", dims.empty() ? "" : ", ", options.threads,
+                      options.threads == 1 ? "" : "s");
+  std::cout << fmt::format("machine: {}\n", result.machine);
+  if (result.convs.empty()) {
+    std::cout << "no conv of the model has more than one schedule to choose from\n";
+    return 0;
+  }
+  int withinReach = 0;
+  for (const cnv::TunedConv& conv : result.convs) {
+    std::cout << fmt::format("%{} ({}): {} candidates\n", conv.value, conv.conv,
+                             conv.candidates.size());
+    for (const auto& [name, seconds] : conv.candidates)
+      std::cout << fmt::format("  {:<20} {:10.4f} ms{}{}\n", name, seconds * 1e3,
+                               name == conv.best ? "  best" : "",
+                               name == conv.modelPick ? "  (the compiler's pick)" : "");
+    const double slower = conv.bestSeconds > 0 && conv.modelPickSeconds > 0
+                              ? 100.0 * (conv.modelPickSeconds / conv.bestSeconds - 1)
+                              : 0;
+    if (slower <= 5) ++withinReach;
+    std::cout << fmt::format("  the compiler's pick is {:.1f}% slower than the best: {}\n", slower,
+                             slower <= 5 ? "within 5%" : "not within 5%");
+  }
+  std::cout << fmt::format("the compiler's pick is within 5% of the best on {} of {} convs\n",
+                           withinReach, result.convs.size());
+  const std::string path = cnv::tuningCachePath();
+  if (path.empty()) {
+    std::cout << "not recorded: the tuning cache is off (CNV_TUNING_CACHE=off)\n";
+    return 0;
+  }
+  cnv::recordTuning(result, path, dims);
+  std::cout << fmt::format("recorded in {}\n", path);
   return 0;
 }
 
@@ -352,10 +425,27 @@ int main(int argc, char** argv) {
   benchCommand->add_option("--seconds", benchOptions.seconds, "how long to keep timing")
       ->check(CLI::Range(0.0, 600.0));
 
-  const std::set<std::string> subcommands = {"check", "compile", "run", "bench"};
+  TuneOptions tuneOptions;
+  CLI::App* tuneCommand = app.add_subcommand(
+      "tune", "time every candidate schedule of each conv and record the fastest");
+  addCommon(tuneCommand, common);
+  tuneCommand->add_option("--dim", tuneOptions.dims, "NAME=VALUE for every symbolic dim");
+  tuneCommand->add_option("--threads", tuneOptions.threads, "threads to time with (default: 1)")
+      ->check(CLI::Range(1, 1024));
+  tuneCommand
+      ->add_option("--seconds", tuneOptions.seconds,
+                   "how long to time each candidate in each pass (default: 0.3)")
+      ->check(CLI::Range(0.0, 60.0));
+  tuneCommand
+      ->add_option("--passes", tuneOptions.passes,
+                   "rounds over all candidates, each candidate's best kept (default: 2)")
+      ->check(CLI::Range(1, 100));
+
+  const std::set<std::string> subcommands = {"check", "compile", "run", "bench", "tune"};
   if (argc > 1 && argv[1][0] != '-' && !subcommands.count(argv[1])) {
     std::cerr << "cnvc: error: unknown subcommand '" << argv[1]
-              << "' (expected check, compile, run or bench)\nRun 'cnvc --help' for usage.\n";
+              << "' (expected check, compile, run, bench or tune)\nRun 'cnvc --help' for "
+                 "usage.\n";
     return 2;
   }
   try {
@@ -376,6 +466,7 @@ int main(int argc, char** argv) {
     }
     if (runCommand->parsed()) return run(common, runOptions);
     if (benchCommand->parsed()) return bench(common, benchOptions);
+    if (tuneCommand->parsed()) return tune(common, tuneOptions);
   } catch (const cnv::Error& e) {
     std::string message = e.what();
     if (!message.empty() && message.back() != '\n') message += '\n';

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -29,6 +30,8 @@ struct Model::Impl {
   mutable std::vector<std::vector<float>> scratch;
   // kernelScratch[part]: the scratch buffer of the kernel calls that part runs.
   mutable std::vector<std::vector<float>> kernelScratch;
+  // When set (ModelFactory::runTimed), each kernel's wall time goes here.
+  mutable std::vector<double>* kernelSeconds = nullptr;
 
   // The scratch of `part` for `kernel`, 64-byte aligned; null if the kernel needs none.
   float* kernelScratchFor(const backend::Kernel& kernel, int part) const {
@@ -78,6 +81,13 @@ Model Model::fromSource(const std::string& text, const std::string& fileName,
 }
 
 Model ModelFactory::fromIr(CompiledIr compiled, const CompileOptions& options) {
+  backend::BackendOptions backendOptions;
+  backendOptions.cpu = options.cpu;
+  backendOptions.strategy = options.strategy;
+  return fromIr(std::move(compiled), backendOptions);
+}
+
+Model ModelFactory::fromIr(CompiledIr compiled, const backend::BackendOptions& options) {
   auto impl = std::make_unique<Model::Impl>();
   impl->compiled = std::move(compiled);
   const ir::Graph& graph = impl->graph();
@@ -89,13 +99,33 @@ Model ModelFactory::fromIr(CompiledIr compiled, const CompileOptions& options) {
   for (const ir::Output& o : graph.outputs)
     impl->outputs.push_back({o.name, activationDims(*o.value, o.layout), ir::name(o.layout)});
 
-  backend::Backend backend({options.cpu, options.strategy});
+  backend::Backend backend(options);
   impl->kernels = backend.compile(backend.plan(graph));
   impl->packedOperands.resize(impl->kernels.kernels().size());
   return Model(std::move(impl));
 }
 
 const ir::Graph& ModelFactory::graph(const Model& model) { return model.impl_->graph(); }
+
+const std::vector<backend::Kernel>& ModelFactory::kernels(const Model& model) {
+  return model.impl_->kernels.kernels();
+}
+
+std::vector<double> ModelFactory::runTimed(const Model& model,
+                                           const std::map<std::string, TensorView>& inputs,
+                                           const std::map<std::string, MutableTensorView>& outputs,
+                                           int threads) {
+  std::vector<double> seconds(model.impl_->kernels.kernels().size());
+  model.impl_->kernelSeconds = &seconds;
+  try {
+    model.runInto(inputs, outputs, threads);
+  } catch (...) {
+    model.impl_->kernelSeconds = nullptr;
+    throw;
+  }
+  model.impl_->kernelSeconds = nullptr;
+  return seconds;
+}
 
 const std::string& Model::name() const { return impl_->graph().name; }
 const std::vector<TensorSpec>& Model::inputs() const { return impl_->inputs; }
@@ -346,6 +376,18 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
   if (!impl.pool || impl.pool->size() != workers) impl.pool = std::make_unique<ThreadPool>(workers);
   const std::vector<backend::Kernel>& kernels = impl.kernels.kernels();
   for (size_t i = 0; i < kernels.size(); ++i) {
+    const auto kernelStart = std::chrono::steady_clock::now();
+    // Every path out of this iteration, `continue` included, records the kernel's time.
+    struct Timer {
+      std::vector<double>* seconds;
+      size_t kernel;
+      std::chrono::steady_clock::time_point start;
+      ~Timer() {
+        if (seconds)
+          (*seconds)[kernel] =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+    } timer{impl.kernelSeconds, i, kernelStart};
     const backend::Kernel& kernel = kernels[i];
     const backend::KernelFunction function = impl.kernels.function(i);
     std::vector<float*> buffers;

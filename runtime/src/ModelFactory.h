@@ -2,8 +2,11 @@
 // part of the public API.
 #pragma once
 
+#include <vector>
+
 #include "cnv/cnv.h"
 #include "compiler/Compiler.h"
+#include "compiler/backend/Backend.h"
 
 namespace cnv {
 
@@ -11,7 +14,16 @@ struct ModelFactory {
   // Plans, JIT-compiles and wraps `compiled`: Model::fromFile and fromSource after
   // parsing.
   static Model fromIr(CompiledIr compiled, const CompileOptions& options);
+  // The same with the back end's options given in full (the tuner names schedules).
+  static Model fromIr(CompiledIr compiled, const backend::BackendOptions& options);
   static const ir::Graph& graph(const Model& model);
+  // The kernels `model` runs, one per op, in order.
+  static const std::vector<backend::Kernel>& kernels(const Model& model);
+  // Model::runInto, returning the wall time of each kernel (seconds, in kernel order).
+  static std::vector<double> runTimed(const Model& model,
+                                      const std::map<std::string, TensorView>& inputs,
+                                      const std::map<std::string, MutableTensorView>& outputs,
+                                      int threads);
 };
 
 }  // namespace cnv

@@ -2,12 +2,15 @@
 """Runs the `RUN:` lines of one tests/ir/*.cnv file, lit-style.
 
 Substitutions: %cnvc (the driver), %FileCheck, %s (this file), %S (its folder),
-%examples (examples/seed). Each RUN line is a shell pipeline that must exit 0.
+%examples (examples/seed), %t (a fresh directory of this case's own, removed after).
+Each RUN line is a shell pipeline that must exit 0.
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 
 def main():
@@ -17,10 +20,19 @@ def main():
     if not runs:
         print(f"{case}: no RUN line")
         return 1
+    scratch = tempfile.mkdtemp(prefix="cnv-ir-")
+    try:
+        return run_all(runs, cnvc, filecheck, case, source_dir, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_all(runs, cnvc, filecheck, case, source_dir, scratch):
     for run in runs:
         command = (run.replace("%cnvc", cnvc).replace("%FileCheck", filecheck)
                    .replace("%examples", os.path.join(source_dir, "examples", "seed"))
-                   .replace("%S", os.path.dirname(case)).replace("%s", case))
+                   .replace("%S", os.path.dirname(case)).replace("%s", case)
+                   .replace("%t", scratch))
         result = subprocess.run(["bash", "-o", "pipefail", "-c", command],
                                 capture_output=True, text=True, timeout=120)
         if result.returncode != 0:

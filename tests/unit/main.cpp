@@ -1,2 +1,10 @@
-#define CATCH_CONFIG_MAIN
+#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+#include <cstdlib>
+
+int main(int argc, char** argv) {
+  // The suite never reads or writes the user's tuning cache: what it plans must not
+  // depend on what was tuned on this machine. The tuning tests point it at their own.
+  setenv("CNV_TUNING_CACHE", "off", 1);
+  return Catch::Session().run(argc, argv);
+}

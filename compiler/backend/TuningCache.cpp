@@ -1,0 +1,150 @@
+#include "compiler/backend/TuningCache.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cnv/Error.h"
+
+namespace cnv::backend {
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+// FNV-1a: a digest that is the same in every build and on every machine (std::hash
+// need not be).
+uint64_t digest(const std::string& text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
+std::string epilogueText(const ir::Op& op) {
+  std::string text;
+  for (const ir::EpilogueStep& step : op.epilogue) {
+    if (!text.empty()) text += ",";
+    text += ir::name(step.kind);
+  }
+  return text.empty() ? "none" : text;
+}
+
+}  // namespace
+
+std::string machineKey(const Target& target) {
+  return fmt::format("{} features:{:016x} v{} l1d:{} l2:{}", target.cpu.empty() ? "?" : target.cpu,
+                     digest(target.features), target.vectorWidth, target.caches.l1d,
+                     target.caches.l2);
+}
+
+std::string convKey(const ir::Op& op) {
+  const ir::Value& x = *op.operands[0];
+  const ir::Value& w = *op.operands[1];
+  const ir::Value& y = *op.result;
+  return fmt::format(
+      "conv1d {}->{} C={} F={} K={} stride={} dilation={} groups={} pad=({},{}) {} bias={} "
+      "epilogue={} width={}->{}",
+      ir::name(x.layout), ir::name(y.layout), x.channels, y.channels, w.kernelWidth, op.stride,
+      op.dilation, op.groups, op.padLeft.str(), op.padRight.str(), ir::name(op.paddingMode),
+      op.hasBias ? 1 : 0, epilogueText(op), x.width.str(), y.width.str());
+}
+
+std::optional<std::string> TuningCache::defaultPath() {
+  if (const char* given = std::getenv("CNV_TUNING_CACHE"); given && *given) {
+    if (std::string(given) == "off") return std::nullopt;
+    return std::string(given);
+  }
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/cnv/tuning.json";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/cnv/tuning.json";
+  return std::nullopt;
+}
+
+TuningCache TuningCache::load(const std::string& path) {
+  TuningCache cache;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return cache;
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json json =
+      nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || json.value("version", 0) != kFormatVersion) return cache;
+  const auto machines = json.find("machines");
+  if (machines == json.end() || !machines->is_object()) return cache;
+  for (const auto& [machine, convs] : machines->items()) {
+    if (!convs.is_object()) continue;
+    for (const auto& [conv, entry] : convs.items()) {
+      if (!entry.is_object()) continue;
+      auto text = [&](const char* key) {
+        auto it = entry.find(key);
+        return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      auto number = [&](const char* key) {
+        auto it = entry.find(key);
+        return it != entry.end() && it->is_number() ? it->get<double>() : -1.0;
+      };
+      TunedChoice choice{text("schedule"), number("seconds"), text("model_pick"),
+                         number("model_pick_seconds"), text("dims")};
+      if (choice.schedule.find(':') == std::string::npos || !(choice.seconds > 0)) continue;
+      cache.entries_[machine][conv] = choice;
+    }
+  }
+  return cache;
+}
+
+void TuningCache::save(const std::string& path) const {
+  nlohmann::json machines = nlohmann::json::object();
+  for (const auto& [machine, convs] : entries_)
+    for (const auto& [conv, choice] : convs)
+      machines[machine][conv] = {{"schedule", choice.schedule},
+                                 {"seconds", choice.seconds},
+                                 {"model_pick", choice.modelPick},
+                                 {"model_pick_seconds", choice.modelPickSeconds},
+                                 {"dims", choice.dims}};
+  const nlohmann::json json = {{"version", kFormatVersion}, {"machines", machines}};
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), error);
+  // A name of this process's own, so that concurrent writers never share a temporary.
+  const std::string temporary = fmt::format("{}.tmp.{}", path, getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << json.dump(2) << "\n";
+    out.close();
+    if (!out) {
+      fs::remove(temporary, error);
+      throw dataError(fmt::format("{}: cannot write the tuning cache", path));
+    }
+  }
+  fs::rename(temporary, target, error);
+  if (error) {
+    fs::remove(temporary, error);
+    throw dataError(fmt::format("{}: cannot write the tuning cache", path));
+  }
+}
+
+const TunedChoice* TuningCache::find(const std::string& machine, const std::string& conv) const {
+  auto m = entries_.find(machine);
+  if (m == entries_.end()) return nullptr;
+  auto c = m->second.find(conv);
+  return c == m->second.end() ? nullptr : &c->second;
+}
+
+void TuningCache::record(const std::string& machine, const std::string& conv,
+                         const TunedChoice& choice) {
+  entries_[machine][conv] = choice;
+}
+
+size_t TuningCache::size() const {
+  size_t count = 0;
+  for (const auto& [machine, convs] : entries_) count += convs.size();
+  return count;
+}
+
+}  // namespace cnv::backend
