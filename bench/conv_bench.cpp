@@ -38,6 +38,7 @@
 #include "cnv/cnv.h"
 #include "copy_bandwidth.h"
 #include "fma_peak.h"
+#include "runtime/src/Tuner.h"
 #include "tests/reference/Reference.h"
 
 namespace {
@@ -116,13 +117,14 @@ struct Options {
   std::string only;
   bool quick = false;
   bool symbolic = false;
+  bool tune = false;
   std::string markdown;
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& problem) {
   std::fprintf(stderr,
                "%s: %s\nusage: %s [--threads-list 1,2] [--only NAME] [--quick] [--symbolic] "
-               "[--markdown FILE]\n",
+               "[--tune] [--markdown FILE]\n",
                argv0, problem.c_str(), argv0);
   std::exit(2);
 }
@@ -152,6 +154,8 @@ Options parseOptions(int argc, char** argv) {
       o.quick = true;
     } else if (a == "--symbolic") {
       o.symbolic = true;
+    } else if (a == "--tune") {
+      o.tune = true;
     } else if (a == "--markdown") {
       o.markdown = value();
     } else if (a == "-h" || a == "--help") {
@@ -529,10 +533,57 @@ std::string loadAverage() {
   return one;
 }
 
+// --- The cost model against the tuner -------------------------------------------------
+
+// For every shape and layout, at one thread: the compiler's pick against the fastest of
+// all candidate schedules (cnvc tune's measurement; nothing is recorded).
+std::string tuningTable(const std::vector<Shape>& shapes, const Options& opt,
+                        Clock::time_point totalStart) {
+  std::ostringstream out;
+  out << "\n## The compiler's pick against the tuner's best (1 thread)\n\n"
+      << "Every candidate schedule of every strategy timed, best call over two passes "
+         "(`cnvc tune`'s measurement); within 5% = the pick's time ≤ 1.05 × the best's.\n\n"
+      << "| shape | layout | compiler's pick | ms | tuned best | ms | pick / best | within 5% "
+         "|\n|---|---|---|--:|---|--:|--:|---|\n";
+  int within = 0, total = 0;
+  for (const Shape& s : shapes) {
+    for (bool nwc : {false, true}) {
+      std::fprintf(stderr, "[%6.1fs] tuning %s %s\n", seconds(totalStart, Clock::now()),
+                   s.describe().c_str(), nwc ? "NWC" : "NCW");
+      cnv::TuningOptions options;
+      options.dims = {{"N", s.batch}, {"L", s.width}};
+      options.threads = 1;
+      options.secondsPerRound = opt.quick ? 0.05 : 0.3;
+      try {
+        const cnv::TuningResult result =
+            cnv::tuneSource(cnvSource(s, nwc, opt.symbolic), "bench.cnv", options);
+        if (result.convs.empty()) continue;
+        const cnv::TunedConv& conv = result.convs.front();
+        const double ratio = conv.modelPickSeconds / conv.bestSeconds;
+        const bool ok = ratio <= 1.05;
+        within += ok;
+        ++total;
+        out << "| " << s.describe() << " | " << (nwc ? "NWC" : "NCW") << " | " << conv.modelPick
+            << " | " << fmtMs(conv.modelPickSeconds) << " | " << conv.best << " | "
+            << fmtMs(conv.bestSeconds) << " | " << fmtNum(ratio, 2) << " | "
+            << (ok ? "yes" : "**no**") << " |\n";
+      } catch (const std::exception& e) {
+        out << "| " << s.describe() << " | " << (nwc ? "NWC" : "NCW") << " | failed: " << e.what()
+            << " | | | | | |\n";
+      }
+    }
+  }
+  out << "\nThe compiler's pick is within 5% of the tuned best on " << within << " of " << total
+      << " shape × layout pairs.\n";
+  return out.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt = parseOptions(argc, argv);
+  // The main table measures the compiler's own picks, whatever was tuned on this machine.
+  setenv("CNV_TUNING_CACHE", "off", 1);
   // Honest creation times: no primitive cache hits between thread counts or shapes.
   dnnl::set_primitive_cache_capacity(0);
   const Budget budget = opt.quick ? Budget{0.05, 1, 0.25} : Budget{0.3, 3, 0.9};
@@ -716,6 +767,7 @@ int main(int argc, char** argv) {
   }
 
   std::ostringstream footer;
+  if (opt.tune) footer << tuningTable(shapes, opt, totalStart);
   if (!memoryBound.empty()) {
     // Measured after the shapes, so that nothing else runs meanwhile.
     std::map<int, double> bandwidth;
