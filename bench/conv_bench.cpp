@@ -29,6 +29,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -108,6 +109,15 @@ std::vector<Shape> suite() {
   s.push_back({"speech k32", 8, 512, 512, 100, 32});
   s.push_back({"speech 2000", 8, 2000, 2000, 100, 1});
   return s;
+}
+
+// The shapes also measured as convs that change layout (TensorFlow in, PyTorch out, and
+// the reverse), in a table of their own.
+bool measuredMixed(const Shape& s) {
+  for (const char* name :
+       {"Wav2Letter", "Jasper", "pointwise", "downsample", "ECG", "first layer", "speech k48"})
+    if (s.name == name) return true;
+  return false;
 }
 
 // --- Options --------------------------------------------------------------------------
@@ -265,7 +275,9 @@ Compare compare(const float* actual, const std::vector<double>& expected, double
 
 // --- cnv --------------------------------------------------------------------------------
 
-std::string cnvSource(const Shape& s, bool nwc, bool symbolic) {
+// `nwc`: the input (and weight) the TensorFlow way; the output likewise unless `outNwc`
+// says otherwise (a conv that changes layout).
+std::string cnvSource(const Shape& s, bool nwc, bool symbolic, std::optional<bool> outNwc = {}) {
   std::string n = symbolic ? "N" : std::to_string(s.batch);
   std::string w = symbolic ? "L" : std::to_string(s.width);
   std::ostringstream m;
@@ -281,7 +293,7 @@ std::string cnvSource(const Shape& s, bool nwc, bool symbolic) {
   m << "  param b : f32[" << s.out << "]\n"
     << "  y = relu(conv1d(x, w, b, stride=" << s.stride << ", dilation=" << s.dilation
     << ", groups=" << s.groups << ", padding=" << (s.causal ? "causal" : "same") << "))\n"
-    << "  output y layout " << (nwc ? "NWC" : "NCW") << "\n}\n";
+    << "  output y layout " << (outNwc.value_or(nwc) ? "NWC" : "NCW") << "\n}\n";
   return m.str();
 }
 
@@ -295,10 +307,11 @@ struct CnvCase {
 };
 
 CnvCase prepareCnv(const Shape& s, bool nwc, bool symbolic, const std::vector<float>& xNcw,
-                   const std::vector<float>& wOiw, const std::vector<float>& bias) {
+                   const std::vector<float>& wOiw, const std::vector<float>& bias,
+                   std::optional<bool> outNwc = {}) {
   CnvCase c;
   try {
-    std::string source = cnvSource(s, nwc, symbolic);
+    std::string source = cnvSource(s, nwc, symbolic, outNwc);
     auto t0 = Clock::now();
     cnv::Model model = cnv::Model::fromSource(source, nwc ? "bench_nwc.cnv" : "bench_ncw.cnv");
     c.compileSeconds = seconds(t0, Clock::now());
@@ -637,6 +650,7 @@ int main(int argc, char** argv) {
     double flops, bytes, ncwSeconds, nwcSeconds, onednnSeconds;
   };
   std::vector<MemoryBound> memoryBound;
+  std::string mixedTable;
   auto totalStart = Clock::now();
   BackgroundLoad totalBackground;
   std::mt19937 rng(12345);
@@ -654,6 +668,12 @@ int main(int argc, char** argv) {
 
     CnvCase ncw = prepareCnv(s, false, opt.symbolic, x, w, b);
     CnvCase nwc = prepareCnv(s, true, opt.symbolic, x, w, b);
+    const bool mixed = measuredMixed(s);
+    CnvCase nwcToNcw, ncwToNwc;
+    if (mixed) {
+      nwcToNcw = prepareCnv(s, true, opt.symbolic, x, w, b, false);
+      ncwToNwc = prepareCnv(s, false, opt.symbolic, x, w, b, true);
+    }
 
     // The reference, once (1 thread), on small shapes only.
     double refSeconds = NAN;
@@ -678,6 +698,11 @@ int main(int argc, char** argv) {
       BackgroundLoad background;
       CnvResult rn = measureCnv(ncw, s, false, t, budget);
       CnvResult rw = measureCnv(nwc, s, true, t, budget);
+      CnvResult rnw, rwn;  // NCW→NWC, NWC→NCW
+      if (mixed) {
+        rnw = measureCnv(ncwToNwc, s, true, t, budget);
+        rwn = measureCnv(nwcToNcw, s, false, t, budget);
+      }
       DnnlResult d = measureDnnl(s, t, x, w, b, budget);
       // Let OpenMP's workers stop spinning before cnv's threads run again.
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -723,6 +748,21 @@ int main(int argc, char** argv) {
       };
       check(rn, "NCW");
       check(rw, "NWC");
+      if (mixed) {
+        check(rnw, "NCW→NWC");
+        check(rwn, "NWC→NCW");
+        std::ostringstream row;
+        auto cells = [&](const CnvResult& c) {
+          if (!c.ok) return std::string("failed | | |");
+          const double gfs = flops / c.into.best / 1e9;
+          return fmtMs(c.into.best) + " | " + fmtNum(gfs, 1) + " | " +
+                 fmtNum(100 * gfs / (peak * t), 1) + "% | " +
+                 fmtRatio(d.excluded.best, c.into.best);
+        };
+        row << "| " << s.describe() << " | " << t << " | " << cells(rnw) << " | " << cells(rwn)
+            << " | " << (d.ok ? fmtMs(d.excluded.best) : "-") << " |\n";
+        mixedTable += row.str();
+      }
       if (!d.ok) {
         checks.push_back("oneDNN FAILED");
         problems.push_back(s.name + " T=" + std::to_string(t) + ": " + d.error);
@@ -767,6 +807,14 @@ int main(int argc, char** argv) {
   }
 
   std::ostringstream footer;
+  if (!mixedTable.empty())
+    footer << "\n## Convs that change layout\n\n"
+           << "The same layers with the input in one layout and the output in the other "
+              "(weights as the input's framework stores them), against the same oneDNN "
+              "time (reorders excluded).\n\n"
+           << "| shape | T | NCW→NWC ms | GF/s | %pk | vs oneDNN | NWC→NCW ms | GF/s | %pk | "
+              "vs oneDNN | oneDNN ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+           << mixedTable;
   if (opt.tune) footer << tuningTable(shapes, opt, totalStart);
   if (!memoryBound.empty()) {
     // Measured after the shapes, so that nothing else runs meanwhile.

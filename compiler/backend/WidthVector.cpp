@@ -63,6 +63,15 @@ struct PanelBuffer {
       }
     }
     rows = inputChannels * op.stride;
+    // An NWC input is transposed into the buffer a square of lanes × lanes at a time
+    // (copyRowsTransposed): a last partial square writes rows nobody reads.
+    allocatedRows = transposes(op) ? (rows + lanes - 1) / lanes * lanes : rows;
+  }
+  // Whether the copy of an NWC input transposes squares in registers rather than
+  // gathering each row lane by lane: at stride 1, for channels that lie consecutively
+  // (not depthwise, whose rows follow the output channels).
+  static bool transposes(const ir::Op& op) {
+    return op.operands[0]->layout == ir::Layout::NWC && op.stride == 1 && !op.isDepthwise();
   }
   // Whether a copy of every input channel would stay within `maxFloats` (so that the
   // panels stay in L2 even where blocks bring them to L1). Compared by division: a huge
@@ -73,6 +82,7 @@ struct PanelBuffer {
   int64_t halo;           // input positions a panel reads beyond its own: (K − 1)·dilation
   int64_t inputChannels;  // copied per pass: all, a block of them, or the tile's (depthwise)
   int64_t rows;           // one per copied input channel and phase of the stride
+  int64_t allocatedRows;  // rows, or more where the copy writes whole squares
   int64_t allRows;        // the rows of a copy of every input channel the panel reads
   int64_t rowStride;      // floats from one row to the next
   int64_t l1Budget;       // bytes of L1 a copy may take
@@ -82,7 +92,7 @@ class WidthVectorSchedule final : public Schedule {
  public:
   WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer)
       : Schedule(op, {WeightPacking::outputChannelBlocks(rows), int64_t{vectors} * lanes,
-                      buffer.rows * buffer.rowStride}),
+                      buffer.allocatedRows * buffer.rowStride}),
         lanes(lanes),
         rows(rows),
         vectors(vectors),
@@ -240,8 +250,11 @@ class WidthVectorEmitter {
   // i·s + j holds input positions p0·s − padLeft + j + s·m, m = 0, 1, ..., so that tap
   // k of output p0 + q reads row i·s + (k·dilation mod s), entry q + k·dilation div s:
   // consecutive outputs read consecutive entries whatever the stride.
+  // `firstChannel`: when row i holds input channel firstChannel + i; null otherwise.
   void packPanel(const Panel& panel, llvm::Value* rows,
-                 const std::function<llvm::Value*(llvm::Value*)>& channelOf);
+                 const std::function<llvm::Value*(llvm::Value*)>& channelOf,
+                 llvm::Value* firstChannel);
+  void copyRowsTransposed(const Panel& panel, llvm::Value* rows, llvm::Value* firstChannel);
   void copyRowsDeinterleaved(const Panel& panel, llvm::Value* rows,
                              const std::function<llvm::Value*(llvm::Value*)>& rowOf);
   void copyRows(const Panel& panel, llvm::Value* rows,
@@ -302,16 +315,20 @@ void WidthVectorEmitter::emit() {
   };
   const InputBlock allInputs{kb_.constant(0), kb_.constant(I_)};
   auto packAllChannels = [&](const Panel& panel) {
-    packPanel(panel, kb_.constant(x_.channels), [](llvm::Value* i) { return i; });
+    packPanel(
+        panel, kb_.constant(x_.channels), [](llvm::Value* i) { return i; }, kb_.constant(0));
   };
   auto packBlockChannels = [&](const Panel& panel, const ChannelBlock& block) {
     const int64_t multiplier = y_.channels / x_.channels;
-    packPanel(panel, kb_.constant(s_.rows), [&](llvm::Value* i) {
-      // Rows past the last channel (zero weights, never stored) copy the last one.
-      llvm::Value* co =
-          kb_.minimum(b_.CreateAdd(block.firstChannel, i), kb_.constant(y_.channels - 1));
-      return b_.CreateUDiv(co, kb_.constant(multiplier));
-    });
+    packPanel(
+        panel, kb_.constant(s_.rows),
+        [&](llvm::Value* i) {
+          // Rows past the last channel (zero weights, never stored) copy the last one.
+          llvm::Value* co =
+              kb_.minimum(b_.CreateAdd(block.firstChannel, i), kb_.constant(y_.channels - 1));
+          return b_.CreateUDiv(co, kb_.constant(multiplier));
+        },
+        nullptr);
   };
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
     if (blocksOutsidePanels(op_)) {
@@ -345,7 +362,8 @@ void WidthVectorEmitter::emit() {
               c0, kb_.minimum(kb_.constant(perBlock), b_.CreateSub(kb_.constant(I_), c0)),
               b_.CreateICmpEQ(ib, kb_.constant(0)),
               b_.CreateICmpEQ(ib, kb_.constant(inputBlocks - 1))};
-          packPanel(panel, input.count, [&](llvm::Value* i) { return b_.CreateAdd(c0, i); });
+          packPanel(
+              panel, input.count, [&](llvm::Value* i) { return b_.CreateAdd(c0, i); }, c0);
           forEachBlock([&](const ChannelBlock& block) {
             computeTile(panel, block, input);
             storeTile(panel, block, input);
@@ -357,7 +375,8 @@ void WidthVectorEmitter::emit() {
 }
 
 void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
-                                   const std::function<llvm::Value*(llvm::Value*)>& channelOf) {
+                                   const std::function<llvm::Value*(llvm::Value*)>& channelOf,
+                                   llvm::Value* firstChannel) {
   const int lanes = s_.lanes;
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
   llvm::Value* start = panelStart(panel);
@@ -378,6 +397,8 @@ void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
         // Inside the input, small strides de-interleave with plain loads and shuffles.
         if (inputNcw && stride_ > 1 && stride_ <= 4)
           copyRowsDeinterleaved(panel, rows, rowOf);
+        else if (PanelBuffer::transposes(op_) && firstChannel)
+          copyRowsTransposed(panel, rows, firstChannel);
         else
           copyRows(panel, rows, rowOf, false);
       },
@@ -423,6 +444,59 @@ void WidthVectorEmitter::copyRowsDeinterleaved(
                                  b_.CreateAdd(b_.CreateAdd(firstRow, kb_.constant(j * rowStride_)),
                                               b_.CreateMul(v, kb_.constant(lanes))));
         b_.CreateAlignedStore(b_.CreateShuffleVector(parts[0], mask), target, llvm::Align(4));
+      }
+    });
+  });
+}
+
+// An NWC input holds, at each position, its channels side by side: a square of lanes
+// positions × lanes channels is lanes contiguous vector loads, transposed in registers
+// into lanes rows of positions (log2(lanes) rounds of two-input shuffles, one
+// instruction each with AVX-512) instead of a gather per row of the buffer.
+void WidthVectorEmitter::copyRowsTransposed(const Panel& panel, llvm::Value* rows,
+                                            llvm::Value* firstChannel) {
+  const int lanes = s_.lanes;
+  const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
+  llvm::Value* start = panelStart(panel);
+  const Strides in = kb_.strides(x_, kb_.scalars[kInputWidth]);
+  llvm::Value* squares =
+      b_.CreateUDiv(b_.CreateAdd(rows, kb_.constant(lanes - 1)), kb_.constant(lanes));
+  kb_.loop(kb_.constant(0), squares, "square", [&](llvm::Value* q) {
+    llvm::Value* firstRow = b_.CreateMul(q, kb_.constant(lanes));
+    // Channels past the rows are not loaded (they may lie past the input's end); their
+    // rows of the square are written, as zeros, to the buffer's spare rows.
+    llvm::Value* channelMask = kb_.lanesBelow(firstRow, lanes, rows);
+    llvm::Value* channel = b_.CreateAdd(firstChannel, firstRow);
+    kb_.loop(kb_.constant(0), kb_.constant(spanVectors), "copy", [&](llvm::Value* v) {
+      llvm::Value* p0 = b_.CreateAdd(start, b_.CreateMul(v, kb_.constant(lanes)));
+      std::vector<llvm::Value*> square;
+      for (int i = 0; i < lanes; ++i)
+        square.push_back(b_.CreateMaskedLoad(
+            vectorType_,
+            kb_.address(kb_.buffers[0], in, panel.n, channel, b_.CreateAdd(p0, kb_.constant(i))),
+            llvm::Align(4), channelMask, kb_.zeros(lanes)));
+      // Round `half` swaps the off-diagonal half × half blocks of every 2·half square.
+      for (int half = lanes / 2; half >= 1; half /= 2) {
+        std::vector<int> low(static_cast<size_t>(lanes)), high(static_cast<size_t>(lanes));
+        for (int j = 0; j < lanes; ++j) {
+          low[static_cast<size_t>(j)] = (j & half) ? lanes + j - half : j;
+          high[static_cast<size_t>(j)] = (j & half) ? lanes + j : j + half;
+        }
+        for (int i = 0; i < lanes; ++i) {
+          if (i & half) continue;
+          llvm::Value* a = square[static_cast<size_t>(i)];
+          llvm::Value* c = square[static_cast<size_t>(i + half)];
+          square[static_cast<size_t>(i)] = b_.CreateShuffleVector(a, c, low);
+          square[static_cast<size_t>(i + half)] = b_.CreateShuffleVector(a, c, high);
+        }
+      }
+      for (int r = 0; r < lanes; ++r) {
+        llvm::Value* row = b_.CreateAdd(firstRow, kb_.constant(r));
+        llvm::Value* target =
+            b_.CreateInBoundsGEP(kb_.f32, kb_.scratch,
+                                 b_.CreateAdd(b_.CreateMul(row, kb_.constant(rowStride_)),
+                                              b_.CreateMul(v, kb_.constant(lanes))));
+        b_.CreateAlignedStore(square[static_cast<size_t>(r)], target, llvm::Align(4));
       }
     });
   });
