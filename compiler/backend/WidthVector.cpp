@@ -98,13 +98,18 @@ struct PanelBuffer {
 
 class WidthVectorSchedule final : public Schedule {
  public:
-  WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer)
+  WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer,
+                      const CacheSizes& caches)
       : Schedule(op, {WeightPacking::outputChannelBlocks(rows), int64_t{vectors} * lanes,
                       buffer.allocatedRows * buffer.rowStride}),
         lanes(lanes),
         rows(rows),
         vectors(vectors),
-        buffer(buffer) {}
+        buffer(buffer),
+        weightBytes(double(op.result->channels) * double(op.operands[1]->inChannelsPerGroup) *
+                    double(op.operands[1]->kernelWidth) * sizeof(float)),
+        l2Budget(caches.l2 * 3 / 4),
+        prefetchWeights(!op.isDepthwise() && weightBytes > double(l2Budget)) {}
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
@@ -120,6 +125,14 @@ class WidthVectorSchedule final : public Schedule {
   const int rows;     // R: output channels per register tile
   const int vectors;  // V: vectors of output positions per register tile
   const PanelBuffer buffer;
+  // Every panel reads all the weights once. When they outgrow L2 (3/4 of it, oneDNN's
+  // budget), they come from L3 or memory on every panel, in runs of one tap's block of
+  // input channels far apart (the packed [O/R][K][I][R] order): more streams than the
+  // hardware prefetcher follows, so each (tap, channel) step fetches the next tap's
+  // line. Measured 1.2-1.7x on 250-2000 channels with 7-48 taps.
+  const double weightBytes;
+  const int64_t l2Budget;
+  const bool prefetchWeights;
 };
 
 std::string WidthVectorSchedule::describeLoops() const {
@@ -195,6 +208,11 @@ std::string WidthVectorSchedule::describeLoops() const {
             ? fmt::format("min({}, {} - ci0)", buffer.inputChannels, w.inChannelsPerGroup)
             : std::to_string(buffer.inputChannels),
         rows, blocked ? "ci0+" : "", row("ci"), column);
+  if (prefetchWeights)
+    out += fmt::format(
+        "{}  the weights, {:.1f} KiB, outgrow the {:.0f} KiB L2 budget: read from L3 or memory "
+        "by every panel, each step prefetches the next tap's line\n",
+        indent, weightBytes / 1024, l2Budget / 1024.0);
   const std::string store =
       y.layout == ir::Layout::NCW
           ? "epilogue on vectors, contiguous row stores (masked in the tail)"
@@ -705,6 +723,15 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& blo
     kb_.loop(kb_.constant(0), input.count, "ci", [&](llvm::Value* row) {
       llvm::Value* ci = b_.CreateAdd(input.firstChannel, row);  // the input channel
       prefetchNextPanel(panel, block, ci, k);
+      if (s_.prefetchWeights) {
+        // Past the last tap this is the next block's first; past the last block, an
+        // address nobody reads (a prefetch never faults): no inbounds.
+        llvm::Value* next = b_.CreateGEP(
+            kb_.f32, tapWeights,
+            b_.CreateAdd(kb_.constant(I_ * rows), b_.CreateMul(ci, kb_.constant(rows))));
+        b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                           {next, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+      }
       if (spreadOutputPrefetch(panel)) {
         llvm::Value* step = b_.CreateAdd(b_.CreateMul(k, kb_.constant(I_)), ci);
         llvm::Value* row = b_.CreateURem(step, kb_.constant(rows));
@@ -844,7 +871,7 @@ class WidthVector final : public Strategy {
     for (const Candidate& c : candidates)
       if (c.buffer.fits(kMaxPanelFloats))
         result.push_back(std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, c.rows,
-                                                               c.vectors, c.buffer));
+                                                               c.vectors, c.buffer, target.caches));
     return result;
   }
 };

@@ -228,7 +228,33 @@ struct BenchOptions {
   std::vector<std::string> dims;
   int threads = 0;
   double seconds = 1.0;
+  bool kernels = false;
 };
+
+// Each kernel's best time over a few runs, its schedule and its share of the peak.
+void printKernelTimes(const cnv::Model& model, const std::map<std::string, cnv::TensorView>& inputs,
+                      const std::map<std::string, cnv::MutableTensorView>& outputs, int threads,
+                      const std::map<std::string, int64_t>& dims, double peak) {
+  const auto& kernels = cnv::ModelFactory::kernels(model);
+  std::vector<double> best(kernels.size(), 1e300);
+  for (int run = 0; run < 5; ++run) {
+    std::vector<double> times = cnv::ModelFactory::runTimed(model, inputs, outputs, threads);
+    for (size_t k = 0; k < times.size(); ++k) best[k] = std::min(best[k], times[k]);
+  }
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const cnv::backend::Kernel& kernel = kernels[k];
+    const auto batch = kernel.batch.evaluate(dims), width = kernel.outputWidth.evaluate(dims);
+    std::string rate;
+    if (kernel.op->kind == cnv::ir::OpKind::Conv1d && batch && width) {
+      const double gflops =
+          2.0 * double(*batch) * double(*width) * kernel.macsPerPosition / best[k] / 1e9;
+      rate = fmt::format(", {:.1f} GFLOP/s, {:.1f}% of peak", gflops, 100 * gflops / peak);
+    }
+    std::cout << fmt::format("kernel %{} ({}) {}: {:.4f} ms{}\n", kernel.op->result->name,
+                             cnv::ir::name(kernel.op->kind), cnv::backend::scheduleName(kernel),
+                             best[k] * 1e3, rate);
+  }
+}
 
 std::map<std::string, int64_t> parseDims(const std::vector<std::string>& items) {
   auto dimTexts = parsePairs(items, "--dim");
@@ -303,6 +329,7 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
   std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs, threads);
   std::cout << fmt::format("measured FMA peak: {:.1f} GFLOP/s ({} thread{}, <{} x float>)\n", peak,
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
+  if (options.kernels) printKernelTimes(model, views, outputViews, options.threads, dims, peak);
   printTuningStatus(model, common.cpu);
   cnv::driver::printOnednnComparison(cnv::ModelFactory::graph(model), dims, threads,
                                      options.seconds, best);
@@ -424,6 +451,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   benchCommand->add_option("--seconds", benchOptions.seconds, "how long to keep timing")
       ->check(CLI::Range(0.0, 600.0));
+  benchCommand->add_flag("--kernels", benchOptions.kernels,
+                         "also time each kernel and print its schedule and share of the peak");
 
   TuneOptions tuneOptions;
   CLI::App* tuneCommand = app.add_subcommand(
