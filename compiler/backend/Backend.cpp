@@ -72,7 +72,12 @@ std::vector<Kernel> Backend::plan(const ir::Graph& graph) const {
 }
 
 std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
-  std::string out;
+  // What the schedules were derived from.
+  std::string out = fmt::format(
+      "machine: {} KiB L1d and {} KiB L2 per core, <{} x float> vectors, {} full-width FMA{} per "
+      "cycle\n",
+      target_.caches.l1d / 1024, target_.caches.l2 / 1024, target_.vectorWidth, target_.fmaPerCycle,
+      target_.fmaPerCycle == 1 ? "" : "s");
   for (const Kernel& kernel : kernels) {
     const std::string label = kernel.schedule->label();
     out += fmt::format("kernel @{} computes %{} ({}) with {}{}{}\n", kernel.symbol,

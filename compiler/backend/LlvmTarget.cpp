@@ -99,6 +99,7 @@ Target targetOf(const llvm::TargetMachine& machine) {
   } else if (subtarget->checkFeatures("+avx")) {
     info.vectorWidth = 8;
   }
+  info.fmaPerCycle = machineFmaPerCycle(info.vectorWidth);
   return info;
 }
 

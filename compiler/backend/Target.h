@@ -19,6 +19,16 @@ struct CacheSizes {
 };
 CacheSizes machineCacheSizes();
 
+// Full-width vector FMAs the host completes per cycle, for vectors of `lanes` floats:
+// 2 where two pipes each take a whole vector (Zen 5, Intel's AVX-512 server cores, and
+// every AVX2 core for 8 lanes), 1 where a 512-bit FMA is split over both halves of the
+// pipes (Zen 4). It sets how many bytes per cycle each cache level must deliver for the
+// FMAs to run at their rate. Measured once per process (the rate of 512-bit FMAs
+// against that of 256-bit ones, a few milliseconds), or given by the environment
+// variable CNV_FMA_PER_CYCLE (1 or 2; anything else is a usage error), so that another
+// machine's blocking can be seen and tested anywhere.
+double machineFmaPerCycle(int lanes);
+
 struct Target {
   // The CPU LLVM generates code for ("znver4", or an x86 level) and its feature string:
   // what the tuning cache keys its entries by.
@@ -26,6 +36,7 @@ struct Target {
   int vectorWidth = 4;  // floats per vector register: 16 with AVX-512, 8 with AVX2, else 4
   int vectorRegisters = 16;
   CacheSizes caches;
+  double fmaPerCycle = 2;  // machineFmaPerCycle(vectorWidth)
 };
 
 }  // namespace cnv::backend

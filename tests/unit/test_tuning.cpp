@@ -272,3 +272,21 @@ TEST_CASE("the tuner times every candidate, records the fastest, and the tuned m
         fmt::format("candidate {}", result.convs[0].candidates[c].first));
   }
 }
+
+TEST_CASE("the FMA rate is measured, or given by CNV_FMA_PER_CYCLE", "[tuning]") {
+  unsetenv("CNV_FMA_PER_CYCLE");
+  const double host = cnv::backend::machineFmaPerCycle(16);
+  CHECK((host == 1 || host == 2));
+  CHECK(cnv::backend::machineFmaPerCycle(8) == 2);
+  setenv("CNV_FMA_PER_CYCLE", "1", 1);
+  CHECK(cnv::backend::machineFmaPerCycle(16) == 1);
+  CHECK(cnv::backend::machineFmaPerCycle(8) == 1);
+  setenv("CNV_FMA_PER_CYCLE", "2", 1);
+  CHECK(cnv::backend::machineFmaPerCycle(16) == 2);
+  for (const char* bad : {"0", "3", "1.5", "two", " 2"}) {
+    setenv("CNV_FMA_PER_CYCLE", bad, 1);
+    INFO(bad);
+    CHECK_THROWS_AS(cnv::backend::machineFmaPerCycle(16), cnv::Error);
+  }
+  unsetenv("CNV_FMA_PER_CYCLE");
+}
