@@ -112,13 +112,26 @@ CompiledKernels Backend::compile(std::vector<Kernel> kernels) const {
   CompiledKernels compiled;
   compiled.jit_ = Jit::create(options_.cpu);
   std::vector<std::string> symbols;
+  // Kernels whose IR is the same but for their name (a stack of identical layers) are
+  // compiled once: optimizing and compiling is nearly all of a compile's time, emitting
+  // and printing the IR a small part of it.
+  std::map<std::string, std::string> symbolOfIr;
   for (const Kernel& kernel : kernels) {
     // A module (and context) per kernel, so that the JIT's threads compile them
     // concurrently.
     auto context = std::make_unique<llvm::LLVMContext>();
-    auto module = emitModule("cnv." + kernel.symbol, {&kernel}, *context);
+    auto module = emitModule("cnv.kernel", {&kernel}, *context);
+    llvm::Function* function = module->getFunction(kernel.symbol);
+    function->setName("cnv.kernel");
+    std::string ir;
+    llvm::raw_string_ostream stream(ir);
+    module->print(stream, nullptr);
+    auto [known, added] = symbolOfIr.emplace(stream.str(), kernel.symbol);
+    symbols.push_back(known->second);
+    if (!added) continue;
+    function->setName(kernel.symbol);
+    module->setModuleIdentifier("cnv." + kernel.symbol);
     compiled.jit_->addModule(std::move(module), std::move(context));
-    symbols.push_back(kernel.symbol);
   }
   for (void* address : compiled.jit_->lookup(symbols))
     compiled.functions_.push_back(reinterpret_cast<KernelFunction>(address));

@@ -3,6 +3,7 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 
+#include <set>
 #include <thread>
 
 #include "cnv/Error.h"
@@ -51,9 +52,10 @@ void Jit::addModule(std::unique_ptr<llvm::Module> module,
 std::vector<void*> Jit::lookup(const std::vector<std::string>& symbols) {
   llvm::orc::SymbolLookupSet names;
   std::vector<llvm::orc::SymbolStringPtr> interned;
+  std::set<std::string> added;  // a symbol may be asked for more than once
   for (const std::string& symbol : symbols) {
     interned.push_back(jit_->mangleAndIntern(symbol));
-    names.add(interned.back());
+    if (added.insert(symbol).second) names.add(interned.back());
   }
   // One lookup for every symbol lets the session materialize the modules in parallel.
   auto found =
