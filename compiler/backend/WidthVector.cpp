@@ -285,8 +285,14 @@ class WidthVectorEmitter {
                              const std::function<llvm::Value*(llvm::Value*)>& rowOf);
   void copyRows(const Panel& panel, llvm::Value* rows,
                 const std::function<llvm::Value*(llvm::Value*)>& rowOf, bool checked);
-  void computeTile(const Panel& panel, const ChannelBlock& block, const InputBlock& input);
-  void storeTile(const Panel& panel, const ChannelBlock& block, const InputBlock& input);
+  // A tile is `blocks` (consecutive blocks of R output channels: one, or in the tail
+  // panels V of them) × the panel's vectors.
+  void computeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
+                   const InputBlock& input);
+  void storeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
+                 const InputBlock& input);
+  void forEachTile(const Panel& panel,
+                   const std::function<void(const std::vector<ChannelBlock>&)>& body);
   // The tail panels' mask of the positions in the call's range; null for whole panels,
   // which fit it by construction.
   llvm::Value* storeMask(const Panel& panel);
@@ -296,8 +302,8 @@ class WidthVectorEmitter {
   bool spreadOutputPrefetch(const Panel& panel) const;
   int64_t outputLines(const Panel& panel) const { return (width(panel) + 15) / 16; }
   void prefetchOutput(const Panel& panel, llvm::Value* channel, llvm::Value* line);
-  llvm::AllocaInst* accumulator(int row, int vector) {
-    return accumulators_[row * s_.vectors + vector];
+  llvm::AllocaInst* accumulator(const Panel& panel, int row, int vector) {
+    return accumulators_[static_cast<size_t>(row * panel.vectors + vector)];
   }
 
   const WidthVectorSchedule& s_;
@@ -364,16 +370,16 @@ void WidthVectorEmitter::emit() {
             packBlockChannels(panel, block);
           else
             packAllChannels(panel);
-          computeTile(panel, block, allInputs);
-          storeTile(panel, block, allInputs);
+          computeTile(panel, {block}, allInputs);
+          storeTile(panel, {block}, allInputs);
         });
       });
     } else if (!s_.inputBlocked()) {
       forEachPanel(n, [&](const Panel& panel) {
         packAllChannels(panel);
-        forEachBlock([&](const ChannelBlock& block) {
-          computeTile(panel, block, allInputs);
-          storeTile(panel, block, allInputs);
+        forEachTile(panel, [&](const std::vector<ChannelBlock>& blocks) {
+          computeTile(panel, blocks, allInputs);
+          storeTile(panel, blocks, allInputs);
         });
       });
     } else {
@@ -390,9 +396,9 @@ void WidthVectorEmitter::emit() {
               b_.CreateICmpEQ(ib, kb_.constant(inputBlocks - 1))};
           packPanel(
               panel, input.count, [&](llvm::Value* i) { return b_.CreateAdd(c0, i); }, c0);
-          forEachBlock([&](const ChannelBlock& block) {
-            computeTile(panel, block, input);
-            storeTile(panel, block, input);
+          forEachTile(panel, [&](const std::vector<ChannelBlock>& blocks) {
+            computeTile(panel, blocks, input);
+            storeTile(panel, blocks, input);
           });
         });
       });
@@ -653,12 +659,44 @@ void WidthVectorEmitter::prefetchOutput(const Panel& panel, llvm::Value* channel
                      {address, b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
 }
 
-void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& block,
+// In a tail panel one vector of positions is left, so a tile of R rows would feed
+// each broadcast weight to a single FMA and re-read all the weights for a few
+// positions; V blocks side by side keep the main tile's R·V accumulators busy.
+void WidthVectorEmitter::forEachTile(
+    const Panel& panel, const std::function<void(const std::vector<ChannelBlock>&)>& body) {
+  const int group = panel.tail ? s_.vectors : 1;
+  const int64_t rows = s_.rows;
+  const int64_t blocks = (y_.channels + rows - 1) / rows;
+  const int64_t blockFloats = K_ * I_ * rows;  // WeightPacking::outputChannelBlocks(rows)
+  auto blockAt = [&](llvm::Value* index) {
+    return ChannelBlock{b_.CreateMul(index, kb_.constant(rows)),
+                        b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
+                                             b_.CreateMul(index, kb_.constant(blockFloats)))};
+  };
+  const int64_t groups = blocks / group;
+  kb_.loop(kb_.constant(0), kb_.constant(groups), "cg", [&](llvm::Value* g) {
+    std::vector<ChannelBlock> tile;
+    for (int i = 0; i < group; ++i)
+      tile.push_back(blockAt(b_.CreateAdd(b_.CreateMul(g, kb_.constant(group)), kb_.constant(i))));
+    body(tile);
+  });
+  if (blocks % group != 0)
+    kb_.loop(kb_.constant(groups * group), kb_.constant(blocks), "cb",
+             [&](llvm::Value* index) { body({blockAt(index)}); });
+}
+
+void WidthVectorEmitter::computeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
                                      const InputBlock& input) {
   const int lanes = s_.lanes, rows = s_.rows;
+  const int tileRows = rows * static_cast<int>(blocks.size());
+  // Tile row t is row t mod R of block t div R.
+  auto channel = [&](int t) {
+    return b_.CreateAdd(blocks[static_cast<size_t>(t / rows)].firstChannel, kb_.constant(t % rows));
+  };
   auto startFromZero = [&] {
-    for (int r = 0; r < rows; ++r)
-      for (int v = 0; v < panel.vectors; ++v) b_.CreateStore(kb_.zeros(lanes), accumulator(r, v));
+    for (int t = 0; t < tileRows; ++t)
+      for (int v = 0; v < panel.vectors; ++v)
+        b_.CreateStore(kb_.zeros(lanes), accumulator(panel, t, v));
   };
   if (!input.first) {
     startFromZero();
@@ -667,15 +705,15 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& blo
     // the previous blocks left in the output.
     llvm::Value* mask = storeMask(panel);
     kb_.ifThenElse(input.first, startFromZero, [&] {
-      for (int r = 0; r < rows; ++r) {
-        llvm::Value* co = b_.CreateAdd(block.firstChannel, kb_.constant(r));
+      for (int t = 0; t < tileRows; ++t) {
+        llvm::Value* co = channel(t);
         auto load = [&] {
           for (int v = 0; v < panel.vectors; ++v)
             b_.CreateStore(
                 kb_.loadLanes(y_, kb_.buffers.back(), kb_.scalars[kOutputWidth], panel.n, co,
                               b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)),
                               LaneAxis::Positions, lanes, mask),
-                accumulator(r, v));
+                accumulator(panel, t, v));
         };
         // Rows past the last channel are never stored; their sums do not matter.
         if (y_.channels % rows != 0)
@@ -686,8 +724,10 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& blo
     });
   }
   kb_.loop(kb_.constant(0), kb_.constant(K_), "k", [&](llvm::Value* k) {
-    llvm::Value* tapWeights =
-        b_.CreateInBoundsGEP(kb_.f32, block.weights, b_.CreateMul(k, kb_.constant(I_ * rows)));
+    std::vector<llvm::Value*> tapWeights;
+    for (const ChannelBlock& block : blocks)
+      tapWeights.push_back(
+          b_.CreateInBoundsGEP(kb_.f32, block.weights, b_.CreateMul(k, kb_.constant(I_ * rows))));
     llvm::Value* tapOffset = b_.CreateMul(k, kb_.constant(op_.dilation));
     llvm::Value* tapPhase = b_.CreateURem(tapOffset, kb_.constant(stride_));
     llvm::Value* tapColumn = b_.CreateUDiv(tapOffset, kb_.constant(stride_));
@@ -705,42 +745,47 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const ChannelBlock& blo
             llvm::Align(4)));
       return loaded;
     };
-    auto weight = [&](llvm::Value* ci, int r) {
-      llvm::Value* index = b_.CreateAdd(b_.CreateMul(ci, kb_.constant(rows)), kb_.constant(r));
+    auto weight = [&](llvm::Value* ci, int t) {
+      llvm::Value* index =
+          b_.CreateAdd(b_.CreateMul(ci, kb_.constant(rows)), kb_.constant(t % rows));
       return b_.CreateVectorSplat(
-          lanes, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(kb_.f32, tapWeights, index)));
+          lanes,
+          b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(
+                                     kb_.f32, tapWeights[static_cast<size_t>(t / rows)], index)));
     };
-    auto accumulate = [&](int r, llvm::Value* w, const std::vector<llvm::Value*>& x) {
+    auto accumulate = [&](int t, llvm::Value* w, const std::vector<llvm::Value*>& x) {
       for (int v = 0; v < panel.vectors; ++v)
-        b_.CreateStore(kb_.fma(w, x[v], b_.CreateLoad(vectorType_, accumulator(r, v))),
-                       accumulator(r, v));
+        b_.CreateStore(kb_.fma(w, x[v], b_.CreateLoad(vectorType_, accumulator(panel, t, v))),
+                       accumulator(panel, t, v));
     };
     if (op_.isDepthwise()) {
-      for (int r = 0; r < rows; ++r)
-        accumulate(r, weight(kb_.constant(0), r), inputs(kb_.constant(r)));
+      for (int t = 0; t < tileRows; ++t)
+        accumulate(t, weight(kb_.constant(0), t), inputs(kb_.constant(t % rows)));
       return;
     }
     kb_.loop(kb_.constant(0), input.count, "ci", [&](llvm::Value* row) {
       llvm::Value* ci = b_.CreateAdd(input.firstChannel, row);  // the input channel
-      prefetchNextPanel(panel, block, ci, k);
+      prefetchNextPanel(panel, blocks.front(), ci, k);
       if (s_.prefetchWeights) {
         // Past the last tap this is the next block's first; past the last block, an
         // address nobody reads (a prefetch never faults): no inbounds.
-        llvm::Value* next = b_.CreateGEP(
-            kb_.f32, tapWeights,
-            b_.CreateAdd(kb_.constant(I_ * rows), b_.CreateMul(ci, kb_.constant(rows))));
-        b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
-                           {next, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+        for (llvm::Value* weights : tapWeights) {
+          llvm::Value* next = b_.CreateGEP(
+              kb_.f32, weights,
+              b_.CreateAdd(kb_.constant(I_ * rows), b_.CreateMul(ci, kb_.constant(rows))));
+          b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
+                             {next, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+        }
       }
       if (spreadOutputPrefetch(panel)) {
         llvm::Value* step = b_.CreateAdd(b_.CreateMul(k, kb_.constant(I_)), ci);
         llvm::Value* row = b_.CreateURem(step, kb_.constant(rows));
         llvm::Value* line = b_.CreateURem(b_.CreateUDiv(step, kb_.constant(rows)),
                                           kb_.constant(outputLines(panel)));
-        prefetchOutput(panel, b_.CreateAdd(block.firstChannel, row), line);
+        prefetchOutput(panel, b_.CreateAdd(blocks.front().firstChannel, row), line);
       }
       std::vector<llvm::Value*> x = inputs(row);
-      for (int r = 0; r < rows; ++r) accumulate(r, weight(ci, r), x);
+      for (int t = 0; t < tileRows; ++t) accumulate(t, weight(ci, t), x);
     });
   });
 }
@@ -749,7 +794,7 @@ llvm::Value* WidthVectorEmitter::storeMask(const Panel& panel) {
   return panel.tail ? kb_.lanesBelow(panel.p0, s_.lanes, kb_.scalars[kWidthEnd]) : nullptr;
 }
 
-void WidthVectorEmitter::storeTile(const Panel& panel, const ChannelBlock& block,
+void WidthVectorEmitter::storeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
                                    const InputBlock& input) {
   const int lanes = s_.lanes;
   llvm::Value* outWidth = kb_.scalars[kOutputWidth];
@@ -758,13 +803,15 @@ void WidthVectorEmitter::storeTile(const Panel& panel, const ChannelBlock& block
   // The sums through bias and epilogue; or, before the last block of input channels,
   // as they are, for the next block to go on from.
   auto storeRows = [&](bool final) {
-    for (int r = 0; r < s_.rows; ++r) {
-      llvm::Value* co = b_.CreateAdd(block.firstChannel, kb_.constant(r));
+    for (int t = 0; t < s_.rows * static_cast<int>(blocks.size()); ++t) {
+      llvm::Value* co = b_.CreateAdd(blocks[static_cast<size_t>(t / s_.rows)].firstChannel,
+                                     kb_.constant(t % s_.rows));
       auto store = [&] {
         if (!final) {
           for (int v = 0; v < panel.vectors; ++v)
-            kb_.storeLanes(b_.CreateLoad(vectorType_, accumulator(r, v)), y_, kb_.buffers.back(),
-                           outWidth, panel.n, co, position(v), LaneAxis::Positions, mask);
+            kb_.storeLanes(b_.CreateLoad(vectorType_, accumulator(panel, t, v)), y_,
+                           kb_.buffers.back(), outWidth, panel.n, co, position(v),
+                           LaneAxis::Positions, mask);
           return;
         }
         llvm::Value* bias =
@@ -775,7 +822,7 @@ void WidthVectorEmitter::storeTile(const Panel& panel, const ChannelBlock& block
                 : nullptr;
         std::vector<llvm::Value*> values;
         for (int v = 0; v < panel.vectors; ++v) {
-          llvm::Value* sum = b_.CreateLoad(vectorType_, accumulator(r, v));
+          llvm::Value* sum = b_.CreateLoad(vectorType_, accumulator(panel, t, v));
           values.push_back(kb_.finalValue(op_, sum, bias, [&](int i) {
             return kb_.loadLanes(*op_.operands[i], kb_.buffers[i], outWidth, panel.n, co,
                                  position(v), LaneAxis::Positions, lanes, mask);
