@@ -7,81 +7,204 @@
 // positions one at a time with every tap mapped by the padding mode. The planner gives
 // it the convs WidthVector does not suit, whose input and output are both NWC; it can
 // compute any layout (an NCW side is gathered or scattered lane by lane).
+//
+// Every tile reads the whole packed weight block of its output channels. When that
+// block outgrows its cache budget (InputBlocks: L2's, or L1's for a tile that reads
+// more weight bytes per FMA than L2 feeds), each tile would stream it from the next
+// level; the input channels then go in equal blocks whose weights fit, as oneDNN's
+// ic_block and BLIS's kc: per sample, each block of input channels sweeps every tile
+// before the next, its weights packed contiguously ([O/B][I/C][K][C][B]). The first
+// block starts from zero, later ones from the partial sums left in the output, and only
+// the last adds the bias, runs the epilogue (residuals included) and stores final values.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string>
 
 #include "compiler/backend/KernelBuilder.h"
 
 namespace cnv::backend {
 namespace {
 
+// The register tile: `positions` output positions × `vectors` vectors of `lanes`
+// output channels.
+struct Tile {
+  int lanes, vectors, positions;
+  int64_t channels() const { return int64_t{lanes} * vectors; }
+};
+
+// Bytes of weights per FMA that L2 keeps up with at one vector FMA a cycle. Measured
+// on Zen 4 (1 MiB L2) with tiles of 16-float vectors whose weights stay in L2: tiles of
+// 3 positions (21 bytes per FMA) ran at 93% of peak, of 2 positions (32 bytes) at 74%:
+// about 24 bytes a cycle.
+constexpr double kL2BytesPerFma = 24;
+
+// The blocks of input channels each block of output channels goes through, each block
+// over every tile of the sample before the next, so that its packed weights stay in
+// the cache `level` across the tiles instead of being streamed in again by each.
+struct InputBlocks {
+  int64_t channels;    // per block (the last may hold fewer): all when not blocked
+  int64_t count;       // 1: not blocked
+  const char* level;   // where a block's weights stay: "L1" or "L2"
+  int64_t size;        // of that level, in bytes
+  const char* share;   // of it the weights may take, as "3/4"
+  int64_t budget;      // that share, in bytes
+  double bytesPerFma;  // of weights a tile reads: a vector per `positions` FMAs
+  std::string why;     // that level, in a phrase
+};
+
+InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const CacheSizes& caches) {
+  const ir::Value& w = *op.operands[1];
+  const int64_t I = w.inChannelsPerGroup;
+  // A tile reads one weight vector per `positions` FMAs, from wherever the weights
+  // lie. L2 blocks are deeper than L1's by the ratio of the budgets (32 times on Zen 4),
+  // and every block costs each tile a round trip of its accumulators through the output
+  // (an L1 block of 110 taps × channels lost a tenth of the speed to it on Zen 4), so
+  // the weights stay in L2 (3/4 of it, as oneDNN's brgemm convs size ic blocks; the rest
+  // holds the input rows and the output) while L2 feeds the tile's stream, and in L1
+  // (7/8, as WidthVector's panels) only when the tile reads more than that.
+  InputBlocks blocks{
+      I, 1, "L2", caches.l2, "3/4", caches.l2 * 3 / 4, 4.0 * tile.lanes / tile.positions, ""};
+  if (blocks.bytesPerFma <= kL2BytesPerFma) {
+    blocks.why = fmt::format("L2 feeds the tile's {:.1f} bytes of weights per FMA (up to {:g})",
+                             blocks.bytesPerFma, kL2BytesPerFma);
+  } else {
+    blocks.level = "L1";
+    blocks.size = caches.l1d;
+    blocks.share = "7/8";
+    blocks.budget = caches.l1d * 7 / 8;
+    blocks.why =
+        fmt::format("the tile's {:.1f} bytes of weights per FMA are more than L2 feeds ({:g})",
+                    blocks.bytesPerFma, kL2BytesPerFma);
+  }
+  // Depthwise: each output reads one input channel. By division: a huge kernel makes a
+  // channel's weights huge. When not even one channel's weights fit, blocks would only
+  // add round trips.
+  const int64_t perChannel = tile.channels() * w.kernelWidth * int64_t{sizeof(float)};
+  const int64_t fitting = blocks.budget / perChannel;
+  if (op.isDepthwise() || I <= fitting || fitting < 1) return blocks;
+  blocks.count = (I + fitting - 1) / fitting;
+  blocks.channels = (I + blocks.count - 1) / blocks.count;
+  return blocks;
+}
+
 class DirectVectorSchedule final : public Schedule {
  public:
-  // The register tile: `positions` output positions × `vectors` vectors of `lanes`
-  // output channels.
-  struct Tile {
-    int lanes, vectors, positions;
-  };
   DirectVectorSchedule(const ir::Op& op, const Tile& tile, const CacheSizes& caches)
-      : Schedule(op, {WeightPacking::outputChannelBlocks(int64_t{tile.lanes} * tile.vectors),
-                      tile.positions}),
-        tile_(tile),
-        caches_(caches) {}
+      : DirectVectorSchedule(op, tile, caches, chooseInputBlocks(op, tile, caches)) {}
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
   // positions x vectors
-  std::string label() const override { return fmt::format("{}x{}", tile_.positions, tile_.vectors); }
+  std::string label() const override {
+    return fmt::format("{}x{}", tile_.positions, tile_.vectors);
+  }
 
  private:
-  int64_t channelBlock() const { return int64_t{tile_.lanes} * tile_.vectors; }
+  DirectVectorSchedule(const ir::Op& op, const Tile& tile, const CacheSizes& caches,
+                       const InputBlocks& inputs)
+      : Schedule(op, {WeightPacking::outputChannelBlocks(tile.channels(), inputs.channels),
+                      tile.positions}),
+        tile_(tile),
+        caches_(caches),
+        inputs_(inputs) {}
+
+  int64_t channelBlock() const { return tile_.channels(); }
+  bool inputBlocked() const { return inputs_.count > 1; }
 
   const Tile tile_;
-  const CacheSizes caches_;  // described so far: nothing here is blocked by them
+  const CacheSizes caches_;
+  const InputBlocks inputs_;
 };
 
 std::string DirectVectorSchedule::describeLoops() const {
   const ir::Value& w = *op_.operands[1];
   const ir::Value& y = *op_.result;
-  // Every tile reads the whole weight block of its output channels: where it lies is
-  // what a tile's weight loads cost.
-  const double blockKiB =
-      double(channelBlock()) * double(w.kernelWidth) * double(w.inChannelsPerGroup) * 4 / 1024;
-  const char* level = blockKiB * 1024 <= double(caches_.l1d) * 7 / 8  ? "L1"
-                      : blockKiB * 1024 <= double(caches_.l2) * 3 / 4 ? "L2"
-                                                                      : "L3 or memory";
-  std::string out = fmt::format(
-      "    for co0 in [0, {}) step {}: {} vectors of <{} x float>; the block's packed weights, "
-      "{:.1f} KiB, are read from {} by every tile (L1 {} KiB, L2 {} KiB)\n",
-      y.channels, channelBlock(), tile_.vectors, tile_.lanes, blockKiB, level, caches_.l1d / 1024,
-      caches_.l2 / 1024);
-  out += fmt::format("      for wo in interior step {}: {} x {} accumulators in registers\n",
-                     tile_.positions, tile_.positions, tile_.vectors);
-  out += fmt::format("        for k in [0, {})\n", w.kernelWidth);
+  const int64_t I = w.inChannelsPerGroup;
+  auto kib = [](double bytes) { return bytes / 1024; };
+  // A block of output channels' packed weights per input channel.
+  const double perChannel = double(channelBlock()) * double(w.kernelWidth) * 4;
+  // Where the weights every tile reads lie is what a tile's weight loads cost.
+  auto levelOf = [&](double bytes) {
+    return bytes <= double(caches_.l1d) * 7 / 8  ? "L1"
+           : bytes <= double(caches_.l2) * 3 / 4 ? "L2"
+                                                 : "L3 or memory";
+  };
+  const double blockBytes = perChannel * double(I);
+  std::string out;
+  std::string indent = "    ";
+  if (!inputBlocked()) {
+    out += fmt::format(
+        "{}for co0 in [0, {}) step {}: {} vectors of <{} x float>; the block's packed weights, "
+        "{:.1f} KiB, are read from {} by every tile (L1 {} KiB, L2 {} KiB)\n",
+        indent, y.channels, channelBlock(), tile_.vectors, tile_.lanes, kib(blockBytes),
+        levelOf(blockBytes), caches_.l1d / 1024, caches_.l2 / 1024);
+  } else {
+    const std::string budget =
+        fmt::format("{:.1f} KiB {} budget ({} of {} KiB)", kib(double(inputs_.budget)),
+                    inputs_.level, inputs_.share, inputs_.size / 1024);
+    out += fmt::format(
+        "{}for co0 in [0, {}) step {}: {} vectors of <{} x float>; the block's packed weights, "
+        "{:.1f} KiB, exceed the {}\n",
+        indent, y.channels, channelBlock(), tile_.vectors, tile_.lanes, kib(blockBytes), budget);
+    indent += "  ";
+    out += fmt::format(
+        "{}for ci0 in [0, {}) step {}: blocks of input channels, each over every tile of the "
+        "sample; a block's packed weights, {:.1f} KiB, fit the {} and stay in {}: {}\n",
+        indent, I, inputs_.channels, kib(perChannel * double(inputs_.channels)), budget,
+        inputs_.level, inputs_.why);
+  }
+  out +=
+      fmt::format("{}  for wo in interior step {}: {} x {} accumulators in registers{}\n", indent,
+                  tile_.positions, tile_.positions, tile_.vectors,
+                  inputBlocked() ? ", started from the partial sums in y after the first ci0" : "");
+  out += fmt::format("{}    for k in [0, {})\n", indent, w.kernelWidth);
   if (op_.isDepthwise())
     out += fmt::format(
-        "          acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
+        "{}      acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
         "* w_packed[co0/{}][k][v]\n",
-        op_.stride, op_.dilation, y.channels / op_.operands[0]->channels, channelBlock());
+        indent, op_.stride, op_.dilation, y.channels / op_.operands[0]->channels, channelBlock());
+  else if (!inputBlocked())
+    out += fmt::format(
+        "{}      for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, "
+        "ci]) * w_packed[co0/{}][k][ci][v]\n",
+        indent, I, op_.stride, op_.dilation, channelBlock());
   else
     out += fmt::format(
-        "          for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, "
-        "ci]) * w_packed[co0/{}][k][ci][v]\n",
-        w.inChannelsPerGroup, op_.stride, op_.dilation, channelBlock());
+        "{}      for ci in [0, {}): acc[r][v] += broadcast(x[n, (wo+r)*{} + k*{} - pad_left, "
+        "ci0+ci]) * w_packed[co0/{}][ci0/{}][k][ci][v]\n",
+        indent,
+        // The last block takes what is left.
+        I % inputs_.channels != 0 ? fmt::format("min({}, {} - ci0)", inputs_.channels, I)
+                                  : std::to_string(inputs_.channels),
+        op_.stride, op_.dilation, channelBlock(), inputs_.channels);
   out += fmt::format(
-      "      for wo at the borders and the tail, one at a time: taps checked, {} padding\n",
+      "{}  for wo at the borders and the tail, one at a time: taps checked, {} padding\n", indent,
       ir::name(op_.paddingMode));
-  out += "      epilogue on vectors, store\n";
+  out += fmt::format(
+      "{}  epilogue on vectors, store{}\n", indent,
+      inputBlocked() ? " after the last ci0; before it, the partial sums stored to y" : "");
   return out;
 }
+
+// The input channels a sweep over the sample's tiles reads: `count` from firstChannel,
+// whose packed weights start at `weights`. When they are a block of all (InputBlocks),
+// `first` and `last` say at run time whether they are the first or the last block;
+// null when they are all the channels.
+struct InputBlock {
+  llvm::Value* weights;
+  llvm::Value* firstChannel;
+  llvm::Value* count;
+  llvm::Value* first = nullptr;
+  llvm::Value* last = nullptr;
+};
 
 void DirectVectorSchedule::emit(KernelBuilder& kb) const {
   auto& b = kb.b;
   const ir::Op& op = op_;
   const ir::Value& x = *op.operands[0];
   const ir::Value& y = *op.result;
-  const int64_t K = op.operands[1]->kernelWidth, C = x.channels;
+  const int64_t K = op.operands[1]->kernelWidth;
   const int64_t I = op.operands[1]->inChannelsPerGroup, block = channelBlock();
   const int vectors = tile_.vectors, tile = tile_.positions;
   const int64_t multiplier = y.channels / x.channels;  // depthwise: outputs per input channel
@@ -109,9 +232,11 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
   kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
     kb.forEachChannelBlock(op, block, [&](llvm::Value* firstChannel, llvm::Value* weights) {
       // The input values of tap k at `positions` (one per tile row) against the block.
-      auto accumulateTap = [&](llvm::Value* k, const std::vector<llvm::Value*>& positions) {
-        llvm::Value* tapWeights =
-            b.CreateInBoundsGEP(kb.f32, weights, b.CreateMul(k, kb.constant(I * block)));
+      auto accumulateTap = [&](llvm::Value* k, const std::vector<llvm::Value*>& positions,
+                               const InputBlock& input) {
+        // A block of input channels holds its taps' weights `count` rows of B apart.
+        llvm::Value* tapWeights = b.CreateInBoundsGEP(
+            kb.f32, input.weights, b.CreateMul(k, b.CreateMul(input.count, kb.constant(block))));
         if (op.isDepthwise()) {
           // Output channel co reads input channel co / multiplier alone, so each lane
           // loads its own input value instead of sharing a broadcast.
@@ -140,9 +265,10 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
           }
           return;
         }
-        kb.loop(kb.constant(0), kb.constant(C), "ci", [&](llvm::Value* ci) {
+        kb.loop(kb.constant(0), input.count, "ci", [&](llvm::Value* i) {
+          llvm::Value* ci = b.CreateAdd(input.firstChannel, i);  // the input channel
           llvm::Value* row =
-              b.CreateInBoundsGEP(kb.f32, tapWeights, b.CreateMul(ci, kb.constant(block)));
+              b.CreateInBoundsGEP(kb.f32, tapWeights, b.CreateMul(i, kb.constant(block)));
           std::vector<llvm::Value*> w(vectors);
           for (int v = 0; v < vectors; ++v)
             w[v] = b.CreateAlignedLoad(vectorType,
@@ -159,47 +285,96 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
       };
 
       // One tile of `count` positions from `wo0`; `checked` maps every tap.
-      auto emitTile = [&](llvm::Value* wo0, int count, bool checked) {
-        for (int i = 0; i < count * vectors; ++i)
-          b.CreateStore(kb.zeros(tile_.lanes), accumulators[i]);
+      auto emitTile = [&](llvm::Value* wo0, int count, bool checked, const InputBlock& input) {
+        auto position = [&](int r) { return b.CreateAdd(wo0, kb.constant(r)); };
+        auto vectorChannel = [&](int v) {
+          return b.CreateAdd(firstChannel, kb.constant(v * tile_.lanes));
+        };
+        auto startFromZero = [&] {
+          for (int i = 0; i < count * vectors; ++i)
+            b.CreateStore(kb.zeros(tile_.lanes), accumulators[i]);
+        };
+        if (!input.first) {
+          startFromZero();
+        } else {
+          // After the first block of input channels, the tile goes on from the
+          // partial sums the previous blocks left in the output.
+          kb.ifThenElse(input.first, startFromZero, [&] {
+            for (int r = 0; r < count; ++r)
+              for (int v = 0; v < vectors; ++v) {
+                llvm::Value* c0 = vectorChannel(v);
+                b.CreateStore(kb.loadLanes(y, kb.buffers.back(), outWidth, n, c0, position(r),
+                                           LaneAxis::Channels, tile_.lanes, channelMask(c0)),
+                              accumulators[r * vectors + v]);
+              }
+          });
+        }
         kb.loop(kb.constant(0), kb.constant(K), "k", [&](llvm::Value* k) {
           if (checked) {
-            kb.forTap(op, wo0, k, inWidth, [&](llvm::Value* index) { accumulateTap(k, {index}); });
+            kb.forTap(op, wo0, k, inWidth,
+                      [&](llvm::Value* index) { accumulateTap(k, {index}, input); });
             return;
           }
           std::vector<llvm::Value*> positions;
-          for (int r = 0; r < count; ++r)
-            positions.push_back(kb.tapPosition(op, b.CreateAdd(wo0, kb.constant(r)), k));
-          accumulateTap(k, positions);
+          for (int r = 0; r < count; ++r) positions.push_back(kb.tapPosition(op, position(r), k));
+          accumulateTap(k, positions, input);
         });
-        for (int r = 0; r < count; ++r) {
-          llvm::Value* wo = b.CreateAdd(wo0, kb.constant(r));
-          for (int v = 0; v < vectors; ++v) {
-            llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * tile_.lanes));
-            llvm::Value* mask = channelMask(c0);
-            llvm::Value* bias =
-                op.hasBias ? b.CreateAlignedLoad(vectorType,
-                                                 b.CreateInBoundsGEP(kb.f32, kb.buffers[2], c0),
-                                                 llvm::Align(4))
-                           : nullptr;
-            llvm::Value* sum = b.CreateLoad(vectorType, accumulators[r * vectors + v]);
-            llvm::Value* value = kb.finalValue(op, sum, bias, [&](int i) {
-              return kb.loadLanes(*op.operands[i], kb.buffers[i], outWidth, n, c0, wo,
-                                  LaneAxis::Channels, tile_.lanes, mask);
-            });
-            kb.storeLanes(value, y, kb.buffers.back(), outWidth, n, c0, wo, LaneAxis::Channels,
-                          mask);
-          }
-        }
+        // The sums through bias and epilogue (residuals are read here alone); or,
+        // before the last block of input channels, as they are, for the next block to
+        // go on from.
+        auto store = [&](bool final) {
+          for (int r = 0; r < count; ++r)
+            for (int v = 0; v < vectors; ++v) {
+              llvm::Value* c0 = vectorChannel(v);
+              llvm::Value* mask = channelMask(c0);
+              llvm::Value* sum = b.CreateLoad(vectorType, accumulators[r * vectors + v]);
+              if (final) {
+                llvm::Value* bias =
+                    op.hasBias ? b.CreateAlignedLoad(vectorType,
+                                                     b.CreateInBoundsGEP(kb.f32, kb.buffers[2], c0),
+                                                     llvm::Align(4))
+                               : nullptr;
+                sum = kb.finalValue(op, sum, bias, [&](int i) {
+                  return kb.loadLanes(*op.operands[i], kb.buffers[i], outWidth, n, c0, position(r),
+                                      LaneAxis::Channels, tile_.lanes, mask);
+                });
+              }
+              kb.storeLanes(sum, y, kb.buffers.back(), outWidth, n, c0, position(r),
+                            LaneAxis::Channels, mask);
+            }
+        };
+        if (!input.last)
+          store(true);
+        else
+          kb.ifThenElse(
+              input.last, [&] { store(true); }, [&] { store(false); });
       };
 
-      kb.loop(kb.scalars[kWidthBegin], interiorBegin, "left",
-              [&](llvm::Value* wo) { emitTile(wo, 1, true); });
-      kb.loop(kb.constant(0), tiles, "tile", [&](llvm::Value* t) {
-        emitTile(b.CreateAdd(interiorBegin, b.CreateMul(t, kb.constant(tile))), tile, false);
+      // Every position of the call's range, from the input channels of `input`.
+      auto sweep = [&](const InputBlock& input) {
+        kb.loop(kb.scalars[kWidthBegin], interiorBegin, "left",
+                [&](llvm::Value* wo) { emitTile(wo, 1, true, input); });
+        kb.loop(kb.constant(0), tiles, "tile", [&](llvm::Value* t) {
+          emitTile(b.CreateAdd(interiorBegin, b.CreateMul(t, kb.constant(tile))), tile, false,
+                   input);
+        });
+        kb.loop(tiledEnd, kb.scalars[kWidthEnd], "right",
+                [&](llvm::Value* wo) { emitTile(wo, 1, true, input); });
+      };
+      if (!inputBlocked()) {
+        sweep({weights, kb.constant(0), kb.constant(I)});
+        return;
+      }
+      // Each block of input channels sweeps the sample while its weights stay in the
+      // cache they were sized for; partial sums wait in the output.
+      const int64_t perBlock = inputs_.channels, blocks = inputs_.count;
+      kb.loop(kb.constant(0), kb.constant(blocks), "ib", [&](llvm::Value* ib) {
+        llvm::Value* c0 = b.CreateMul(ib, kb.constant(perBlock));
+        // Block ib starts after the c0 · K · B floats of the blocks before it.
+        sweep({b.CreateInBoundsGEP(kb.f32, weights, b.CreateMul(c0, kb.constant(K * block))), c0,
+               kb.minimum(kb.constant(perBlock), b.CreateSub(kb.constant(I), c0)),
+               b.CreateICmpEQ(ib, kb.constant(0)), b.CreateICmpEQ(ib, kb.constant(blocks - 1))});
       });
-      kb.loop(tiledEnd, kb.scalars[kWidthEnd], "right",
-              [&](llvm::Value* wo) { emitTile(wo, 1, true); });
     });
   });
 }
@@ -223,9 +398,7 @@ class DirectVector final : public Strategy {
     const int preferred = static_cast<int>(std::min<int64_t>(vectorsNeeded, maxVectors));
     auto tile = [&](int vectors) {
       return std::make_unique<DirectVectorSchedule>(
-          op,
-          DirectVectorSchedule::Tile{target.vectorWidth, vectors,
-                                     std::max(1, std::min(12, accumulators / vectors))},
+          op, Tile{target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors))},
           target.caches);
     };
     result.push_back(tile(preferred));

@@ -15,8 +15,14 @@ class WeightPacking {
   // Weights [O][I/groups][K] (PyTorch's order), biases as they are.
   static WeightPacking pytorchOrder() { return WeightPacking(0); }
   // Weights [O/B][K][I/groups][B], biases [O rounded up to B]; zero-filled past O, so
-  // that a partial block of output channels needs no masked loads.
-  static WeightPacking outputChannelBlocks(int64_t block) { return WeightPacking(block); }
+  // that a partial block of output channels needs no masked loads. With `inputBlock`
+  // below I/groups: [O/B][I/C][K][C][B], C = inputBlock (the last block of input
+  // channels may hold fewer), so that a block of input channels' weights is one
+  // contiguous run: spread over K rows I·B floats apart, a power-of-two I·B would put
+  // every row in the same cache sets.
+  static WeightPacking outputChannelBlocks(int64_t block, int64_t inputBlock = 0) {
+    return WeightPacking(block, inputBlock);
+  }
 
   // The packed layout of weight `param` as text: "[O][I/groups][K]", "[O/4][K][I][4]".
   std::string describe(const ir::Value& param) const;
@@ -24,8 +30,13 @@ class WeightPacking {
   std::vector<float> pack(const ir::Value& param, const float* user) const;
 
  private:
-  explicit WeightPacking(int64_t block) : block_(block) {}
-  int64_t block_;  // 0: PyTorch's order
+  explicit WeightPacking(int64_t block, int64_t inputBlock = 0)
+      : block_(block), inputBlock_(inputBlock) {}
+  // Input channels per block of the packed weights: all when `param` has no more.
+  int64_t inputBlock(const ir::Value& param) const;
+
+  int64_t block_;       // 0: PyTorch's order
+  int64_t inputBlock_;  // 0: all input channels in one block
 };
 
 }  // namespace cnv::backend

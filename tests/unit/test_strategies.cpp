@@ -128,6 +128,45 @@ TEST_CASE("blocks of input channels agree with the reference", "[correctness][st
   }
 }
 
+TEST_CASE("DirectVector's blocks of input channels agree with the reference",
+          "[correctness][strategy]") {
+  // With a 4 KiB L2 (CNV_CACHE_SIZES), the packed weights of a block of output channels
+  // outgrow the 3 KiB budget once input channels × taps × the block's channels pass 768,
+  // so most tile-filling convs go in blocks of input channels, partial sums waiting in
+  // the output (NCW or NWC) between them; depthwise convs never do. Layout pairs take
+  // turns, residuals are drawn, 1 to 3 threads split the width.
+  struct CacheOverride {
+    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,4K", 1); }
+    ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
+  } override;
+  const int cases = 64;
+  const uint32_t seed = 20261201;
+  cnv::backend::Backend backend({"", "DirectVector"});
+  int blocked = 0, residuals = 0;
+  for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
+    const bool inNcw = i % 4 < 2, outNcw = i % 2 == 0;
+    cnv::test::RandomModel m = RandomModelGenerator(seed + i).conv(strategyRanges(), inNcw, outNcw);
+    cnv::CompiledIr compiled =
+        cnv::compileToIr(std::make_unique<cnv::SourceFile>("test.cnv", m.source), "");
+    const std::vector<cnv::backend::Kernel> kernels = backend.plan(*compiled.graph);
+    const bool inBlocks =
+        backend.describeLoops(kernels).find("blocks of input channels") != std::string::npos;
+    blocked += inBlocks;
+    residuals += inBlocks && m.source.find("add(") != std::string::npos;
+    for (const cnv::backend::Kernel& kernel : kernels)
+      if (kernel.op->kind == cnv::ir::OpKind::Conv1d)
+        REQUIRE(kernel.strategy->name() == "DirectVector");
+    const int threads = 1 + static_cast<int>(i % 3);
+    auto result =
+        cnv::test::runBoth(m.source, m.symbols, seed + i, threads, {"", "", "DirectVector"});
+    cnv::test::requireAgreement(
+        result, fmt::format("seed {} threads {} blocked {} N={} L={}\n{}", seed + i, threads,
+                            inBlocks, m.symbols["N"], m.symbols["L"], m.source));
+  }
+  REQUIRE(blocked >= cases / 3);
+  REQUIRE(residuals > 0);
+}
+
 TEST_CASE("the caches can be described for another machine", "[strategy]") {
   setenv("CNV_CACHE_SIZES", "48K,2M", 1);
   const cnv::backend::CacheSizes given = cnv::backend::machineCacheSizes();
