@@ -33,11 +33,13 @@ struct Tile {
   int64_t channels() const { return int64_t{lanes} * vectors; }
 };
 
-// Bytes of weights per FMA that L2 keeps up with at one vector FMA a cycle. Measured
-// on Zen 4 (1 MiB L2) with tiles of 16-float vectors whose weights stay in L2: tiles of
-// 3 positions (21 bytes per FMA) ran at 93% of peak, of 2 positions (32 bytes) at 74%:
-// about 24 bytes a cycle.
-constexpr double kL2BytesPerFma = 24;
+// Bytes of weights a cycle that L2 keeps up with. Measured on Zen 4 (1 MiB L2, one
+// 16-float FMA a cycle) with tiles whose weights stay in L2: tiles of 3 positions (21
+// bytes per FMA) ran at 93% of peak, of 2 positions (32 bytes) at 74%: about 24 bytes a
+// cycle. A core that completes two full-width FMAs a cycle (Target::fmaPerCycle) asks
+// twice the bytes a cycle of the same tile, so it gets half the bytes per FMA. No
+// register or table tells a cache's bandwidth: this is the model's one measured rate.
+constexpr double kL2BytesPerCycle = 24;
 
 // The blocks of input channels each block of output channels goes through, each block
 // over every tile of the sample before the next, so that its packed weights stay in
@@ -53,7 +55,9 @@ struct InputBlocks {
   std::string why;     // that level, in a phrase
 };
 
-InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const CacheSizes& caches) {
+InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const Target& target) {
+  const CacheSizes& caches = target.caches;
+  const double l2BytesPerFma = kL2BytesPerCycle / target.fmaPerCycle;
   const ir::Value& w = *op.operands[1];
   const int64_t I = w.inChannelsPerGroup;
   // A tile reads one weight vector per `positions` FMAs, from wherever the weights
@@ -65,9 +69,9 @@ InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const CacheSiz
   // (7/8, as WidthVector's panels) only when the tile reads more than that.
   InputBlocks blocks{
       I, 1, "L2", caches.l2, "3/4", caches.l2 * 3 / 4, 4.0 * tile.lanes / tile.positions, ""};
-  if (blocks.bytesPerFma <= kL2BytesPerFma) {
+  if (blocks.bytesPerFma <= l2BytesPerFma) {
     blocks.why = fmt::format("L2 feeds the tile's {:.1f} bytes of weights per FMA (up to {:g})",
-                             blocks.bytesPerFma, kL2BytesPerFma);
+                             blocks.bytesPerFma, l2BytesPerFma);
   } else {
     blocks.level = "L1";
     blocks.size = caches.l1d;
@@ -75,7 +79,7 @@ InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const CacheSiz
     blocks.budget = caches.l1d * 7 / 8;
     blocks.why =
         fmt::format("the tile's {:.1f} bytes of weights per FMA are more than L2 feeds ({:g})",
-                    blocks.bytesPerFma, kL2BytesPerFma);
+                    blocks.bytesPerFma, l2BytesPerFma);
   }
   // Depthwise: each output reads one input channel. By division: a huge kernel makes a
   // channel's weights huge. When not even one channel's weights fit, blocks would only
@@ -90,8 +94,8 @@ InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const CacheSiz
 
 class DirectVectorSchedule final : public Schedule {
  public:
-  DirectVectorSchedule(const ir::Op& op, const Tile& tile, const CacheSizes& caches)
-      : DirectVectorSchedule(op, tile, caches, chooseInputBlocks(op, tile, caches)) {}
+  DirectVectorSchedule(const ir::Op& op, const Tile& tile, const Target& target)
+      : DirectVectorSchedule(op, tile, target.caches, chooseInputBlocks(op, tile, target)) {}
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
@@ -399,7 +403,7 @@ class DirectVector final : public Strategy {
     auto tile = [&](int vectors) {
       return std::make_unique<DirectVectorSchedule>(
           op, Tile{target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors))},
-          target.caches);
+          target);
     };
     result.push_back(tile(preferred));
     for (int vectors = 1; vectors <= maxVectors; ++vectors)
