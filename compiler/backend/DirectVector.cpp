@@ -217,11 +217,8 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
   llvm::Value* outWidth = kb.scalars[kOutputWidth];
   Strides in = kb.strides(x, inWidth);
 
-  // Output positions whose every tap lies inside the input run in unchecked tiles;
-  // elsewhere taps are checked one position at a time.
+  // Output positions whose every tap lies inside the input run in unchecked tiles.
   auto [interiorBegin, interiorEnd] = kb.interiorRange(op);
-  llvm::Value* tiles = b.CreateSDiv(b.CreateSub(interiorEnd, interiorBegin), kb.constant(tile));
-  llvm::Value* tiledEnd = b.CreateAdd(interiorBegin, b.CreateMul(tiles, kb.constant(tile)));
 
   std::vector<llvm::AllocaInst*> accumulators;
   for (int i = 0; i < tile * vectors; ++i)
@@ -235,9 +232,11 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
 
   kb.loop(kb.scalars[kBatchBegin], kb.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
     kb.forEachChannelBlock(op, block, [&](llvm::Value* firstChannel, llvm::Value* weights) {
-      // The input values of tap k at `positions` (one per tile row) against the block.
+      // The input values of tap k at `positions` (one per tile row) against the block;
+      // where `valid` holds an i1 for a row, its value counts only when it is true (a
+      // zero pad), and its position lies inside the input either way.
       auto accumulateTap = [&](llvm::Value* k, const std::vector<llvm::Value*>& positions,
-                               const InputBlock& input) {
+                               const std::vector<llvm::Value*>& valid, const InputBlock& input) {
         // A block of input channels holds its taps' weights `count` rows of B apart.
         llvm::Value* tapWeights = b.CreateInBoundsGEP(
             kb.f32, input.weights, b.CreateMul(k, b.CreateMul(input.count, kb.constant(block))));
@@ -249,8 +248,9 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
                 vectorType, b.CreateConstInBoundsGEP1_64(kb.f32, tapWeights, v * tile_.lanes),
                 llvm::Align(4));
             llvm::Value* c0 = b.CreateAdd(firstChannel, kb.constant(v * tile_.lanes));
-            llvm::Value* mask = channelMask(c0);
             for (size_t r = 0; r < positions.size(); ++r) {
+              llvm::Value* mask = channelMask(c0);
+              if (valid[r]) mask = b.CreateAnd(mask, b.CreateVectorSplat(tile_.lanes, valid[r]));
               llvm::Value* xv;
               if (multiplier == 1) {
                 xv = kb.loadLanes(x, kb.buffers[0], inWidth, n, c0, positions[r],
@@ -281,6 +281,7 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
           for (size_t r = 0; r < positions.size(); ++r) {
             llvm::Value* xv =
                 b.CreateLoad(kb.f32, kb.address(kb.buffers[0], in, n, ci, positions[r]));
+            if (valid[r]) xv = b.CreateSelect(valid[r], xv, llvm::ConstantFP::get(kb.f32, 0.0));
             llvm::Value* splat = b.CreateVectorSplat(tile_.lanes, xv);
             for (int v = 0; v < vectors; ++v)
               accumulate(accumulators[r * vectors + v], splat, w[v]);
@@ -314,14 +315,27 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
           });
         }
         kb.loop(kb.constant(0), kb.constant(K), "k", [&](llvm::Value* k) {
-          if (checked) {
+          if (checked && count == 1) {
             kb.forTap(op, wo0, k, inWidth,
-                      [&](llvm::Value* index) { accumulateTap(k, {index}, input); });
+                      [&](llvm::Value* index) { accumulateTap(k, {index}, {nullptr}, input); });
             return;
           }
-          std::vector<llvm::Value*> positions;
-          for (int r = 0; r < count; ++r) positions.push_back(kb.tapPosition(op, position(r), k));
-          accumulateTap(k, positions, input);
+          std::vector<llvm::Value*> positions, valid;
+          for (int r = 0; r < count; ++r) {
+            llvm::Value* position = kb.tapPosition(op, b.CreateAdd(wo0, kb.constant(r)), k);
+            llvm::Value* inside = nullptr;
+            if (checked) {
+              // Every tap of every row mapped by the padding mode; a zero pad's value
+              // is selected away, read from a position clamped into the input.
+              std::tie(position, inside) = kb.mapPosition(op.paddingMode, position, inWidth);
+              if (inside)
+                position = kb.minimum(kb.maximum(position, kb.constant(0)),
+                                      b.CreateSub(inWidth, kb.constant(1)));
+            }
+            positions.push_back(position);
+            valid.push_back(inside);
+          }
+          accumulateTap(k, positions, valid, input);
         });
         // The sums through bias and epilogue (residuals are read here alone); or,
         // before the last block of input channels, as they are, for the next block to
@@ -354,15 +368,37 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
               input.last, [&] { store(true); }, [&] { store(false); });
       };
 
-      // Every position of the call's range, from the input channels of `input`.
+      // Every position of the call's range, from the input channels of `input`: whole
+      // tiles with every tap checked over the borders (a long kernel with `same`
+      // padding puts a third of the positions there, and one position at a time is
+      // bound by its loads), unchecked tiles inside, single positions for what is left.
       auto sweep = [&](const InputBlock& input) {
-        kb.loop(kb.scalars[kWidthBegin], interiorBegin, "left",
-                [&](llvm::Value* wo) { emitTile(wo, 1, true, input); });
-        kb.loop(kb.constant(0), tiles, "tile", [&](llvm::Value* t) {
-          emitTile(b.CreateAdd(interiorBegin, b.CreateMul(t, kb.constant(tile))), tile, false,
-                   input);
+        llvm::Value* begin = kb.scalars[kWidthBegin];
+        llvm::Value* end = kb.scalars[kWidthEnd];
+        llvm::Value* tileWidth = kb.constant(tile);
+        // Left border tiles, as many as cover it and fit the range: when the range
+        // ends first, no unchecked tile follows (fewer than `tile` positions remain).
+        llvm::Value* leftTiles = kb.minimum(
+            b.CreateSDiv(b.CreateAdd(b.CreateSub(interiorBegin, begin), kb.constant(tile - 1)),
+                         tileWidth),
+            b.CreateSDiv(b.CreateSub(end, begin), tileWidth));
+        llvm::Value* insideBegin = b.CreateAdd(begin, b.CreateMul(leftTiles, tileWidth));
+        llvm::Value* insideTiles = b.CreateSDiv(
+            kb.maximum(b.CreateSub(interiorEnd, insideBegin), kb.constant(0)), tileWidth);
+        llvm::Value* rightBegin = b.CreateAdd(insideBegin, b.CreateMul(insideTiles, tileWidth));
+        llvm::Value* rightTiles = b.CreateSDiv(b.CreateSub(end, rightBegin), tileWidth);
+        kb.loop(kb.constant(0), insideTiles, "tile", [&](llvm::Value* t) {
+          emitTile(b.CreateAdd(insideBegin, b.CreateMul(t, tileWidth)), tile, false, input);
         });
-        kb.loop(tiledEnd, kb.scalars[kWidthEnd], "right",
+        // One loop for both borders' tiles: one copy of the checked tile's code.
+        kb.loop(kb.constant(0), b.CreateAdd(leftTiles, rightTiles), "border", [&](llvm::Value* t) {
+          llvm::Value* left = b.CreateICmpSLT(t, leftTiles);
+          llvm::Value* wo0 = b.CreateSelect(
+              left, b.CreateAdd(begin, b.CreateMul(t, tileWidth)),
+              b.CreateAdd(rightBegin, b.CreateMul(b.CreateSub(t, leftTiles), tileWidth)));
+          emitTile(wo0, tile, true, input);
+        });
+        kb.loop(b.CreateAdd(rightBegin, b.CreateMul(rightTiles, tileWidth)), end, "rest",
                 [&](llvm::Value* wo) { emitTile(wo, 1, true, input); });
       };
       if (!inputBlocked()) {
