@@ -99,7 +99,8 @@ KernelBuilder::LaneAccess KernelBuilder::laneAccess(const ir::Value& v, llvm::Va
                                                     llvm::Value* c, llvm::Value* w, LaneAxis axis,
                                                     int lanes, llvm::Value* mask) {
   Strides s = strides(v, width);
-  const bool innermost = (v.layout == ir::Layout::NWC) == (axis == LaneAxis::Channels);
+  const bool innermost =
+      axis == LaneAxis::Channels ? v.layout == ir::Layout::NWC : positionsContiguous(v);
   if (innermost) return {address(base, s, n, c, w), nullptr, mask};
   return {nullptr, lanePointers(base, s, n, c, w, axis, lanes),
           mask ? mask : b.getAllOnesMask(llvm::ElementCount::getFixed(lanes))};

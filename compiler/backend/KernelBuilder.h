@@ -26,6 +26,12 @@ struct Strides {
 // The axis the lanes of a vector run along.
 enum class LaneAxis { Channels, Positions };
 
+// Whether one channel's positions lie next to each other in memory: in NCW, and in
+// an NWC tensor of one channel, whose memory is that of its NCW twin.
+inline bool positionsContiguous(const ir::Value& v) {
+  return v.layout == ir::Layout::NCW || v.channels == 1;
+}
+
 class KernelBuilder {
  public:
   KernelBuilder(llvm::LLVMContext& context, llvm::Module& module);

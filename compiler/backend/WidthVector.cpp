@@ -72,7 +72,7 @@ struct PanelBuffer {
   // gathering each row lane by lane: at stride 1, for channels that lie consecutively
   // (not depthwise, whose rows follow the output channels).
   static bool transposes(const ir::Op& op) {
-    return op.operands[0]->layout == ir::Layout::NWC && op.stride == 1 && !op.isDepthwise();
+    return !positionsContiguous(*op.operands[0]) && op.stride == 1 && !op.isDepthwise();
   }
   // Whether a copy of every input channel would stay within `maxFloats` (so that the
   // panels stay in L2 even where blocks bring them to L1). Compared by division: a huge
@@ -162,7 +162,7 @@ std::string WidthVectorSchedule::describeLoops() const {
           ? fmt::format(
                 "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding applied{}",
                 channels, panelWidth + buffer.halo,
-                op_.operands[0]->layout == ir::Layout::NWC ? " (gathered from NWC)" : "",
+                positionsContiguous(*op_.operands[0]) ? "" : " (gathered from NWC)",
                 ir::name(op_.paddingMode), size)
           : fmt::format(
                 "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "
@@ -413,7 +413,7 @@ void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
   llvm::Value* start = panelStart(panel);
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
-  const bool inputNcw = x_.layout == ir::Layout::NCW;
+  const bool inputNcw = positionsContiguous(x_);
   // Input channel `channel`'s row: its position p is at row + p·(1 in NCW, C in NWC).
   auto rowOf = [&](llvm::Value* i) {
     return kb_.address(kb_.buffers[0], kb_.strides(x_, inWidth), panel.n, channelOf(i),
@@ -539,14 +539,14 @@ void WidthVectorEmitter::copyRows(const Panel& panel, llvm::Value* rows,
                                   bool checked) {
   const int lanes = s_.lanes;
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
-  const bool contiguous = stride_ == 1 && x_.layout == ir::Layout::NCW;
+  const bool contiguous = stride_ == 1 && positionsContiguous(x_);
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
   llvm::Value* start = panelStart(panel);
   llvm::Value* laneSteps =
       b_.CreateMul(kb_.laneIndices(lanes), b_.CreateVectorSplat(lanes, kb_.constant(stride_)));
   // Element offsets of input positions within a row.
   auto elements = [&](llvm::Value* positions) {
-    if (x_.layout == ir::Layout::NCW) return positions;
+    if (positionsContiguous(x_)) return positions;
     return b_.CreateMul(positions, b_.CreateVectorSplat(lanes, kb_.constant(x_.channels)));
   };
   kb_.loop(kb_.constant(0), rows, "row", [&](llvm::Value* i) {
@@ -607,7 +607,7 @@ void WidthVectorEmitter::prefetchNextPanel(const Panel& panel, const ChannelBloc
   // panel fetches a share of that channel's new lines; a burst of them at pack time
   // would overrun the miss buffers.
   // Tail panels are few and short; an NWC input is one stream the hardware follows.
-  if (panel.tail || x_.layout != ir::Layout::NCW) return;
+  if (panel.tail || !positionsContiguous(x_)) return;
   // When every block of output channels reads one copy, the first block's steps fetch
   // the lines for all: the others would only repeat them (on a CPU with an FMA per
   // cycle, a pointwise conv lost a fifth of its speed to that).
@@ -921,9 +921,17 @@ class WidthVector final : public Strategy {
     // So is an op whose stride gives each input channel more rows than L1 holds (a
     // front end with a window of hundreds of taps and a hop of hundreds): measured 2.5x
     // slower than DirectVector's broadcasts of the input, which need no copy at all.
+    // And so is an op whose NWC output would be scattered with few FMAs per stored
+    // vector: each vector of positions goes out as `lanes` single stores against the
+    // K·I FMAs that computed it; under 4·lanes of them the stores bound the kernel (a
+    // first layer, 1 -> 32 channels, 16 taps, NCW -> NWC: 0.27x oneDNN), where
+    // DirectVector stores whole vectors of channels.
+    const int64_t fmasPerVector = op.operands[1]->kernelWidth * op.operands[1]->inChannelsPerGroup;
+    const bool scatterBound =
+        !positionsContiguous(*op.result) && fmasPerVector < 4 * int64_t{target.vectorWidth};
     constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
     if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats) ||
-        !candidates.front().buffer.channelFitsL1())
+        !candidates.front().buffer.channelFitsL1() || scatterBound)
       return result;
     for (const Candidate& c : candidates)
       if (c.buffer.fits(kMaxPanelFloats))
