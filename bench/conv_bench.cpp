@@ -572,8 +572,10 @@ std::string tuningTable(const std::vector<Shape>& shapes, const Options& opt,
             cnv::tuneSource(cnvSource(s, nwc, opt.symbolic), "bench.cnv", options);
         if (result.convs.empty()) continue;
         const cnv::TunedConv& conv = result.convs.front();
-        const double ratio = conv.modelPickSeconds / conv.bestSeconds;
-        const bool ok = ratio <= 1.05;
+        const std::optional<double> slower =
+            cnv::pickSlowdownPercent(conv.modelPickSeconds, conv.bestSeconds);
+        const double ratio = slower ? 1 + *slower / 100 : NAN;
+        const bool ok = slower && *slower <= 5;
         within += ok;
         ++total;
         out << "| " << s.describe() << " | " << (nwc ? "NWC" : "NCW") << " | " << conv.modelPick

@@ -1,6 +1,8 @@
 #include "compiler/backend/TuningCache.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,6 +17,7 @@ namespace cnv::backend {
 namespace {
 
 constexpr int kFormatVersion = 1;
+constexpr uintmax_t kMaxFileBytes = 16 << 20;  // some 50,000 entries
 
 // FNV-1a: a digest that is the same in every build and on every machine (std::hash
 // need not be).
@@ -67,13 +70,24 @@ std::optional<std::string> TuningCache::defaultPath() {
 
 TuningCache TuningCache::load(const std::string& path) {
   TuningCache cache;
+  // Only a regular file of a sane size: a device, a pipe or a huge file given as the
+  // cache must not hang or exhaust a compile.
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (error || !std::filesystem::is_regular_file(status)) return cache;
+  const auto size = std::filesystem::file_size(path, error);
+  if (error || size > kMaxFileBytes) return cache;
   std::ifstream in(path, std::ios::binary);
   if (!in) return cache;
   std::stringstream text;
   text << in.rdbuf();
   const nlohmann::json json =
       nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object() || json.value("version", 0) != kFormatVersion) return cache;
+  if (!json.is_object()) return cache;
+  const auto version = json.find("version");
+  if (version == json.end() || !version->is_number_integer() ||
+      version->get<int64_t>() != kFormatVersion)
+    return cache;
   const auto machines = json.find("machines");
   if (machines == json.end() || !machines->is_object()) return cache;
   for (const auto& [machine, convs] : machines->items()) {
@@ -111,22 +125,46 @@ void TuningCache::save(const std::string& path) const {
   std::error_code error;
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), error);
-  // A name of this process's own, so that concurrent writers never share a temporary.
-  const std::string temporary = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << json.dump(2) << "\n";
-    out.close();
-    if (!out) {
-      fs::remove(temporary, error);
-      throw dataError(fmt::format("{}: cannot write the tuning cache", path));
-    }
+  auto fail = [&] { return dataError(fmt::format("{}: cannot write the tuning cache", path)); };
+  // A temporary of this writer's own, created exclusively (mkstemp), in the same
+  // directory so that the rename is atomic.
+  std::string temporary = path + ".XXXXXX";
+  const int fd = mkstemp(temporary.data());
+  if (fd < 0) throw fail();
+  const std::string text = json.dump(2) + "\n";
+  bool written = true;
+  for (size_t done = 0; done < text.size() && written;) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    written = n > 0;
+    if (written) done += static_cast<size_t>(n);
   }
-  fs::rename(temporary, target, error);
-  if (error) {
+  written = close(fd) == 0 && written;
+  if (written) fs::rename(temporary, target, error);
+  if (!written || error) {
     fs::remove(temporary, error);
-    throw dataError(fmt::format("{}: cannot write the tuning cache", path));
+    throw fail();
   }
+}
+
+void TuningCache::update(const std::string& path, const std::function<void(TuningCache&)>& change) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), error);
+  // Writers take turns (an advisory lock beside the file), so that one does not lose
+  // the entries another recorded between its read and its rename.
+  const std::string lockPath = path + ".lock";
+  const int lock = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) throw dataError(fmt::format("{}: cannot lock the tuning cache", path));
+  struct Unlock {
+    int fd;
+    ~Unlock() { close(fd); }  // closing releases the lock
+  } unlock{lock};
+  if (flock(lock, LOCK_EX) != 0)
+    throw dataError(fmt::format("{}: cannot lock the tuning cache", path));
+  TuningCache cache = load(path);
+  change(cache);
+  cache.save(path);
 }
 
 const TunedChoice* TuningCache::find(const std::string& machine, const std::string& conv) const {

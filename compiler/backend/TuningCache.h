@@ -9,6 +9,7 @@
 // cannot be read or parsed holds no entries.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,13 +35,17 @@ class TuningCache {
   // turns tuning off: nullopt), else $XDG_CACHE_HOME/cnv/tuning.json, else
   // $HOME/.cache/cnv/tuning.json; nullopt when none of them is set.
   static std::optional<std::string> defaultPath();
-  // The entries of the file at `path`: none when it does not exist or cannot be parsed;
-  // entries of the wrong form are skipped.
+  // The entries of the file at `path`: none when it is not a regular file of at most
+  // 16 MiB or cannot be parsed as this format's version; entries of the wrong form are
+  // skipped.
   static TuningCache load(const std::string& path);
   // Writes the entries to `path` through a temporary file renamed over it, so that a
   // reader never sees half a file; creates the directory. Throws a data error when it
   // cannot.
   void save(const std::string& path) const;
+  // Loads the file at `path`, lets `change` edit the entries and saves them, holding a
+  // lock (`path`.lock) that other updates wait for. Throws a data error as save does.
+  static void update(const std::string& path, const std::function<void(TuningCache&)>& change);
 
   const TunedChoice* find(const std::string& machine, const std::string& conv) const;
   void record(const std::string& machine, const std::string& conv, const TunedChoice& choice);

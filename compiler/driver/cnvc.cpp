@@ -283,14 +283,15 @@ void printTuningStatus(const cnv::Model& model, const std::string& cpu) {
                                s.value, s.schedule);
       continue;
     }
-    const double slower = s.bestSeconds > 0 && s.modelPickSeconds > 0
-                              ? 100.0 * (s.modelPickSeconds / s.bestSeconds - 1)
-                              : 0;
+    const std::optional<double> slower =
+        cnv::pickSlowdownPercent(s.modelPickSeconds, s.bestSeconds);
     std::cout << fmt::format(
-        "tuning: %{} runs {}; tuned best {} ({:.4f} ms), the compiler's pick {} {} ({:.1f}% "
-        "slower; {})\n",
-        s.value, s.schedule, s.best, s.bestSeconds * 1e3, s.modelPick,
-        slower <= 5 ? "is within 5% of it" : "is not within 5% of it", slower, s.dims);
+        "tuning: %{} runs {}; tuned best {} ({:.4f} ms), the compiler's pick {} {} ({})\n", s.value,
+        s.schedule, s.best, s.bestSeconds * 1e3, s.modelPick,
+        !slower        ? "ran at a time not recorded"
+        : *slower <= 5 ? "is within 5% of it"
+                       : "is not within 5% of it",
+        slower ? fmt::format("{:.1f}% slower; {}", *slower, s.dims) : s.dims);
   }
 }
 
@@ -357,11 +358,7 @@ int tune(const CommonOptions& common, const TuneOptions& options) {
   tuning.passes = options.passes;
   tuning.secondsPerRound = options.seconds;
   tuning.progress = [](const std::string& line) { std::cerr << line << "\n"; };
-  std::ifstream in(common.file, std::ios::binary);
-  if (!in) throw cnv::dataError(fmt::format("{}: cannot read the file", common.file));
-  std::stringstream source;
-  source << in.rdbuf();
-  const cnv::TuningResult result = cnv::tuneSource(source.str(), common.file, tuning);
+  const cnv::TuningResult result = cnv::tuneFile(common.file, tuning);
   std::string dims;
   for (const auto& [name, value] : tuning.dims)
     dims += fmt::format("{}{}={}", dims.empty() ? "" : " ", name, value);
@@ -380,18 +377,22 @@ int tune(const CommonOptions& common, const TuneOptions& options) {
       std::cout << fmt::format("  {:<20} {:10.4f} ms{}{}\n", name, seconds * 1e3,
                                name == conv.best ? "  best" : "",
                                name == conv.modelPick ? "  (the compiler's pick)" : "");
-    const double slower = conv.bestSeconds > 0 && conv.modelPickSeconds > 0
-                              ? 100.0 * (conv.modelPickSeconds / conv.bestSeconds - 1)
-                              : 0;
-    if (slower <= 5) ++withinReach;
-    std::cout << fmt::format("  the compiler's pick is {:.1f}% slower than the best: {}\n", slower,
-                             slower <= 5 ? "within 5%" : "not within 5%");
+    const std::optional<double> slower =
+        cnv::pickSlowdownPercent(conv.modelPickSeconds, conv.bestSeconds);
+    if (!slower) {
+      std::cout << "  the compiler's pick could not be timed\n";
+      continue;
+    }
+    if (*slower <= 5) ++withinReach;
+    std::cout << fmt::format("  the compiler's pick is {:.1f}% slower than the best: {}\n", *slower,
+                             *slower <= 5 ? "within 5%" : "not within 5%");
   }
   std::cout << fmt::format("the compiler's pick is within 5% of the best on {} of {} convs\n",
                            withinReach, result.convs.size());
   const std::string path = cnv::tuningCachePath();
   if (path.empty()) {
-    std::cout << "not recorded: the tuning cache is off (CNV_TUNING_CACHE=off)\n";
+    std::cout << "not recorded: there is no tuning cache (CNV_TUNING_CACHE=off, or none of "
+                 "CNV_TUNING_CACHE, XDG_CACHE_HOME and HOME is set)\n";
     return 0;
   }
   cnv::recordTuning(result, path, dims);

@@ -30,7 +30,8 @@ struct Model::Impl {
   mutable std::vector<std::vector<float>> scratch;
   // kernelScratch[part]: the scratch buffer of the kernel calls that part runs.
   mutable std::vector<std::vector<float>> kernelScratch;
-  // When set (ModelFactory::runTimed), each kernel's wall time goes here.
+  // When set (ModelFactory::runTimed), each kernel's wall time goes here; only while
+  // runMutex is held.
   mutable std::vector<double>* kernelSeconds = nullptr;
 
   // The scratch of `part` for `kernel`, 64-byte aligned; null if the kernel needs none.
@@ -116,14 +117,7 @@ std::vector<double> ModelFactory::runTimed(const Model& model,
                                            const std::map<std::string, MutableTensorView>& outputs,
                                            int threads) {
   std::vector<double> seconds(model.impl_->kernels.kernels().size());
-  model.impl_->kernelSeconds = &seconds;
-  try {
-    model.runInto(inputs, outputs, threads);
-  } catch (...) {
-    model.impl_->kernelSeconds = nullptr;
-    throw;
-  }
-  model.impl_->kernelSeconds = nullptr;
+  runInto(model, inputs, outputs, threads, &seconds);
   return seconds;
 }
 
@@ -309,9 +303,15 @@ const Model::Impl::SizedPlan& Model::Impl::planFor(const SymbolBindings& symbols
 
 void Model::runInto(const std::map<std::string, TensorView>& inputs,
                     const std::map<std::string, MutableTensorView>& outputs, int threads) const {
-  const Impl& impl = *impl_;
+  ModelFactory::runInto(*this, inputs, outputs, threads, nullptr);
+}
+
+void ModelFactory::runInto(const Model& model, const std::map<std::string, TensorView>& inputs,
+                           const std::map<std::string, MutableTensorView>& outputs, int threads,
+                           std::vector<double>* kernelSeconds) {
+  const Model::Impl& impl = *model.impl_;
   const ir::Graph& graph = impl.graph();
-  std::vector<std::string> unbound = unboundParams();
+  std::vector<std::string> unbound = model.unboundParams();
   if (!unbound.empty())
     throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
   SymbolBindings symbols = impl.bindSymbols(inputs);
@@ -342,7 +342,15 @@ void Model::runInto(const std::map<std::string, TensorView>& inputs,
   }
 
   std::lock_guard<std::mutex> lock(impl.runMutex);
-  const Impl::SizedPlan& plan = impl.planFor(symbols);
+  // Set and cleared under the lock: a concurrent run never sees another's sink.
+  struct Sink {
+    const Model::Impl& impl;
+    Sink(const Model::Impl& impl, std::vector<double>* seconds) : impl(impl) {
+      impl.kernelSeconds = seconds;
+    }
+    ~Sink() { impl.kernelSeconds = nullptr; }
+  } sink(impl, kernelSeconds);
+  const Model::Impl::SizedPlan& plan = impl.planFor(symbols);
   // Storage for every value: user inputs in place, outputs in the caller's buffers,
   // temporaries in scratch kept between runs.
   std::map<const ir::Value*, float*> storage;

@@ -19,6 +19,10 @@ struct ModelFactory {
   static const ir::Graph& graph(const Model& model);
   // The kernels `model` runs, one per op, in order.
   static const std::vector<backend::Kernel>& kernels(const Model& model);
+  // Model::runInto; with `kernelSeconds`, each kernel's wall time goes there.
+  static void runInto(const Model& model, const std::map<std::string, TensorView>& inputs,
+                      const std::map<std::string, MutableTensorView>& outputs, int threads,
+                      std::vector<double>* kernelSeconds);
   // Model::runInto, returning the wall time of each kernel (seconds, in kernel order).
   static std::vector<double> runTimed(const Model& model,
                                       const std::map<std::string, TensorView>& inputs,

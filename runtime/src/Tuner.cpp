@@ -174,16 +174,26 @@ TuningResult tuneSource(const std::string& source, const std::string& fileName,
   return result;
 }
 
+TuningResult tuneFile(const std::string& path, const TuningOptions& options) {
+  std::unique_ptr<SourceFile> file = readSourceFile(path);
+  return tuneSource(file->text(), file->name(), options);
+}
+
+std::optional<double> pickSlowdownPercent(double pickSeconds, double bestSeconds) {
+  if (!(pickSeconds > 0) || !(bestSeconds > 0)) return std::nullopt;
+  return 100.0 * (pickSeconds / bestSeconds - 1);
+}
+
 std::string tuningCachePath() { return backend::TuningCache::defaultPath().value_or(""); }
 
 void recordTuning(const TuningResult& result, const std::string& path, const std::string& dims) {
-  backend::TuningCache cache = backend::TuningCache::load(path);
-  for (const TunedConv& conv : result.convs) {
-    if (conv.best.empty()) continue;
-    cache.record(result.machine, conv.conv,
-                 {conv.best, conv.bestSeconds, conv.modelPick, conv.modelPickSeconds, dims});
-  }
-  cache.save(path);
+  backend::TuningCache::update(path, [&](backend::TuningCache& cache) {
+    for (const TunedConv& conv : result.convs) {
+      if (conv.best.empty()) continue;
+      cache.record(result.machine, conv.conv,
+                   {conv.best, conv.bestSeconds, conv.modelPick, conv.modelPickSeconds, dims});
+    }
+  });
 }
 
 std::vector<TuningStatus> tuningStatus(const Model& model, const std::string& cpu) {

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -52,6 +53,13 @@ struct TuningResult {
 // every conv, so that all convs are timed at once).
 TuningResult tuneSource(const std::string& source, const std::string& fileName,
                         const TuningOptions& options);
+
+// The same for the model in the file at `path` (read as every compile reads it).
+TuningResult tuneFile(const std::string& path, const TuningOptions& options);
+
+// How much slower the compiler's pick ran than the tuned best, in percent; nothing when
+// either time is unknown (not measured, or missing from the cache).
+std::optional<double> pickSlowdownPercent(double pickSeconds, double bestSeconds);
 
 // Records the result's winners in the tuning cache at `path`, keeping its other
 // entries; throws a data error when the file cannot be written.

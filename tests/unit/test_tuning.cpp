@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "RandomModels.h"
 #include "TestSupport.h"
@@ -102,9 +103,12 @@ TEST_CASE("a corrupt, truncated or foreign tuning cache holds no entries", "[tun
   const std::vector<std::string> bad = {
       "",
       "not json at all",
-      whole.substr(0, whole.size() / 2),                 // truncated
-      "[1, 2, 3]",                                       // not an object
-      R"({"version": 2, "machines": {}})",               // another format
+      whole.substr(0, whole.size() / 2),      // truncated
+      "[1, 2, 3]",                            // not an object
+      R"({"version": 2, "machines": {}})",    // another format
+      R"({"version": "1", "machines": {}})",  // a version of the wrong type
+      R"({"version": null, "machines": {}})",
+      R"({"version": 1.5, "machines": {}})",
       R"({"version": 1, "machines": []})",               // machines of the wrong type
       R"({"version": 1, "machines": {"m": {"c": 5}}})",  // an entry of the wrong type
       R"({"version": 1, "machines": {"m": {"c": {"schedule": "no colon", "seconds": 1}}}})",
@@ -119,6 +123,24 @@ TEST_CASE("a corrupt, truncated or foreign tuning cache holds no entries", "[tun
   }
   CHECK(TuningCache::load(temporary.directory.string() + "/missing.json").size() == 0);
   CHECK(TuningCache::load(temporary.directory.string()).size() == 0);  // a directory
+  CHECK(TuningCache::load("/dev/zero").size() == 0);                   // endless: must not hang
+  // Past 16 MiB: refused unread.
+  temporary.write(whole.substr(0, whole.size() - 2) + std::string(17 << 20, ' ') + "}\n");
+  CHECK(TuningCache::load(temporary.path).size() == 0);
+}
+
+TEST_CASE("concurrent updates of the tuning cache keep every writer's entries", "[tuning]") {
+  TemporaryCache temporary;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i)
+        TuningCache::update(temporary.path, [&](TuningCache& cache) {
+          cache.record("m", fmt::format("conv {} {}", t, i), {"A:b", 1, "A:b", 1, ""});
+        });
+    });
+  for (std::thread& writer : writers) writer.join();
+  CHECK(TuningCache::load(temporary.path).size() == 40);
 }
 
 TEST_CASE("the tuning cache's file follows the environment", "[tuning]") {
@@ -267,6 +289,12 @@ TEST_CASE("the tuner times every candidate, records the fastest, and the tuned m
       forced.record(result.machine, conv.conv,
                     {conv.candidates[c % conv.candidates.size()].first, 1, "", 1, ""});
     forced.save(temporary.path);
+    // The compile runs what was forced (the cache keys did not drift), ...
+    const auto forcedStatus = cnv::tuningStatus(cnv::Model::fromSource(twoConvs(), "two.cnv"), "");
+    for (size_t i = 0; i < forcedStatus.size(); ++i)
+      CHECK(forcedStatus[i].schedule ==
+            result.convs[i].candidates[c % result.convs[i].candidates.size()].first);
+    // ... and computes the right thing.
     cnv::test::requireAgreement(
         cnv::test::runBoth(twoConvs(), {{"N", 2}, {"L", 70}}, 11 + c, 1 + c % 2),
         fmt::format("candidate {}", result.convs[0].candidates[c].first));
