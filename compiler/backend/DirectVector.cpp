@@ -4,7 +4,8 @@
 // accumulates in registers; each tap broadcasts one input value against `vectors` weight
 // vectors (depthwise: each lane loads its own input channel instead). Weights are packed
 // [O/B][K][I][B], B = lanes × vectors. Interior positions run unchecked, border
-// positions one at a time with every tap mapped by the padding mode. The planner gives
+// positions in the same tiles with every tap mapped by the padding mode, what is left
+// of the range one position at a time. The planner gives
 // it the convs WidthVector does not suit, whose input and output are both NWC; it can
 // compute any layout (an NCW side is gathered or scattered lane by lane).
 //
@@ -183,8 +184,9 @@ std::string DirectVectorSchedule::describeLoops() const {
                                   : std::to_string(inputs_.channels),
         op_.stride, op_.dilation, channelBlock(), inputs_.channels);
   out += fmt::format(
-      "{}  for wo at the borders and the tail, one at a time: taps checked, {} padding\n", indent,
-      ir::name(op_.paddingMode));
+      "{}  for wo at the borders step {}: the same tiles with every tap checked, {} padding; "
+      "what is left, one position at a time\n",
+      indent, tile_.positions, ir::name(op_.paddingMode));
   out += fmt::format(
       "{}  epilogue on vectors, store{}\n", indent,
       inputBlocked() ? " after the last ci0; before it, the partial sums stored to y" : "");
@@ -435,11 +437,29 @@ class DirectVector final : public Strategy {
     const int64_t vectorsNeeded =
         (op.result->channels + target.vectorWidth - 1) / target.vectorWidth;
     const int maxVectors = std::min(4, accumulators / 2);
-    const int preferred = static_cast<int>(std::min<int64_t>(vectorsNeeded, maxVectors));
+    int preferred = static_cast<int>(std::min<int64_t>(vectorsNeeded, maxVectors));
+    auto positions = [&](int vectors) { return std::max(1, std::min(12, accumulators / vectors)); };
+    // A tile reads one weight vector per `positions` FMAs. Where the block's weights
+    // live in L2 (beyond 7/8 of L1) and the core completes FMAs fast enough that the
+    // tile would ask L2 for more than 3/4 of what it feeds a cycle, a taller tile with
+    // fewer vectors halves the demand: on two full-width FMAs a cycle, 6 positions ask
+    // 21 bytes a cycle of the 24, 12 positions ask 11 (oneDNN's brgemm convs take 14
+    // rows of 2 vectors there for the same reason). One FMA a cycle (Zen 4): 6 × 4 stays.
+    const ir::Value& w = *op.operands[1];
+    auto l2BytesPerCycle = [&](int vectors) {
+      return 4.0 * target.vectorWidth / positions(vectors) * target.fmaPerCycle;
+    };
+    auto weightsBeyondL1 = [&](int vectors) {
+      return double(vectors) * target.vectorWidth * double(w.kernelWidth) *
+                 double(w.inChannelsPerGroup) * sizeof(float) >
+             double(target.caches.l1d) * 7 / 8;
+    };
+    while (!op.isDepthwise() && preferred > 1 && weightsBeyondL1(preferred) &&
+           l2BytesPerCycle(preferred) > kL2BytesPerCycle * 3 / 4)
+      preferred /= 2;
     auto tile = [&](int vectors) {
       return std::make_unique<DirectVectorSchedule>(
-          op, Tile{target.vectorWidth, vectors, std::max(1, std::min(12, accumulators / vectors))},
-          target);
+          op, Tile{target.vectorWidth, vectors, positions(vectors)}, target);
     };
     result.push_back(tile(preferred));
     for (int vectors = 1; vectors <= maxVectors; ++vectors)

@@ -39,9 +39,9 @@ std::string epilogueText(const ir::Op& op) {
 }  // namespace
 
 std::string machineKey(const Target& target) {
-  return fmt::format("{} features:{:016x} v{} l1d:{} l2:{}", target.cpu.empty() ? "?" : target.cpu,
-                     digest(target.features), target.vectorWidth, target.caches.l1d,
-                     target.caches.l2);
+  return fmt::format("{} features:{:016x} v{} fma:{} l1d:{} l2:{}",
+                     target.cpu.empty() ? "?" : target.cpu, digest(target.features),
+                     target.vectorWidth, target.fmaPerCycle, target.caches.l1d, target.caches.l2);
 }
 
 std::string convKey(const ir::Op& op) {

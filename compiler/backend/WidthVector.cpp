@@ -7,13 +7,14 @@
 // Per sample, the call's output positions go in panels of V vectors. Each panel first
 // copies the input it reads (per input channel, V·lanes·stride + (K−1)·dilation
 // positions; padding applied: zeros, or the mapped positions; a stride de-interleaved
-// into one row per phase; an NWC input gathered) into a per-thread scratch buffer
+// into one row per phase; an NWC input transposed in registers a square of
+// lanes × lanes at a time at stride 1, gathered otherwise) into a per-thread scratch buffer
 // whose rows are spaced to avoid cache-set conflicts; rows a power-of-two width apart
 // would otherwise share a handful of L1 sets. The tiles then run unchecked from that
 // buffer: for each tap k and input channel ci, V vector loads and R weight broadcasts
-// feed R·V FMAs. Stores are contiguous rows of an NCW output (scatters into an NWC
-// one), masked past the end of the call's range. Depthwise convs copy only the R input
-// channels of each block of output channels.
+// feed R·V FMAs; a tail panel of one vector takes V blocks of R channels at once. Stores are
+// contiguous rows of an NCW output (scatters into an NWC one), masked past the end of the call's
+// range. Depthwise convs copy only the R input channels of each block of output channels.
 #include <fmt/format.h>
 #include <llvm/IR/Intrinsics.h>
 
@@ -145,9 +146,13 @@ std::string WidthVectorSchedule::describeLoops() const {
       fmt::format("for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers{}",
                   y.channels, rows, rows, vectors, lanes,
                   blocked ? ", started from the partial sums in y after the first ci0" : "");
-  const std::string panels =
-      fmt::format("for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels",
-                  panelWidth, lanes);
+  const std::string panels = fmt::format(
+      "for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels{}",
+      panelWidth, lanes,
+      vectors > 1 && !blocksOutsidePanels(op_)
+          ? fmt::format(" (a tail panel's tile: {} blocks of {} channels x 1 vector)", vectors,
+                        rows)
+          : "");
   const std::string inputBlocks =
       fmt::format("for ci0 in [0, {}) step {}: blocks of input channels", w.inChannelsPerGroup,
                   buffer.inputChannels);
@@ -162,7 +167,9 @@ std::string WidthVectorSchedule::describeLoops() const {
           ? fmt::format(
                 "copy x[n, {}, wo0-pad_left ... +{}] into the panel buffer{}, {} padding applied{}",
                 channels, panelWidth + buffer.halo,
-                positionsContiguous(*op_.operands[0]) ? "" : " (gathered from NWC)",
+                positionsContiguous(*op_.operands[0]) ? ""
+                : PanelBuffer::transposes(op_)        ? " (transposed from NWC in registers)"
+                                                      : " (gathered from NWC)",
                 ir::name(op_.paddingMode), size)
           : fmt::format(
                 "copy x[n, {}, wo0*{}-pad_left ... +{}] into the panel buffer as {} "

@@ -168,6 +168,9 @@ TEST_CASE("the machine key names the CPU, its features and its caches", "[tuning
   c.features = "+avx2";
   cnv::backend::Target d = a;
   d.cpu = "znver5";
+  cnv::backend::Target e = a;
+  e.fmaPerCycle = 1;
+  CHECK(cnv::backend::machineKey(a) != cnv::backend::machineKey(e));
   CHECK(cnv::backend::machineKey(a) == cnv::backend::machineKey(a));
   CHECK(cnv::backend::machineKey(a) != cnv::backend::machineKey(b));
   CHECK(cnv::backend::machineKey(a) != cnv::backend::machineKey(c));
