@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cnv/Error.h"
+#include "common/FmaLoops.h"
 
 namespace cnv::backend {
 namespace {
@@ -35,40 +36,6 @@ bool parseSize(const std::string& text, int64_t& bytes) {
   return bytes >= 1024;
 }
 
-// Seconds for `iterations` rounds of 12 independent FMAs on 512-bit (`wide`) or
-// 256-bit registers. The chains are named in the asm, so nothing is spilled.
-__attribute__((target("avx512f"))) void fmaRounds512(long iterations) {
-  __asm__ volatile(
-      "vxorps %%xmm14, %%xmm14, %%xmm14\n"
-      "vxorps %%xmm15, %%xmm15, %%xmm15\n"
-      "1:\n"
-#define FMA(r) "vfmadd231ps %%zmm14, %%zmm15, %%zmm" #r "\n"
-      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
-#undef FMA
-          "dec %0\n"
-          "jnz 1b\n"
-      : "+r"(iterations)
-      :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-        "xmm11", "xmm14", "xmm15", "cc");
-}
-
-__attribute__((target("avx2,fma"))) void fmaRounds256(long iterations) {
-  __asm__ volatile(
-      "vxorps %%xmm14, %%xmm14, %%xmm14\n"
-      "vxorps %%xmm15, %%xmm15, %%xmm15\n"
-      "1:\n"
-#define FMA(r) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #r "\n"
-      FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
-#undef FMA
-          "dec %0\n"
-          "jnz 1b\n"
-      : "+r"(iterations)
-      :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-        "xmm11", "xmm14", "xmm15", "cc");
-}
-
 // The best of a few timings of `rounds`: a moment of interference only slows one.
 double fastest(void (*rounds)(long), long iterations) {
   double best = 1e300;
@@ -85,10 +52,10 @@ double measureFmaPerCycle512() {
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") ||
       !__builtin_cpu_supports("fma"))
     return 1;
-  constexpr long kIterations = 20000;  // 240k FMAs: ~0.1 ms a timing
-  fastest(fmaRounds512, kIterations);  // wakes the 512-bit units (and their clock) first
-  const double narrow = fastest(fmaRounds256, kIterations);
-  const double wide = fastest(fmaRounds512, kIterations);
+  constexpr long kIterations = 20000;       // 240k FMAs: ~0.1 ms a timing
+  fastest(fma::chains512x12, kIterations);  // wakes the 512-bit units (and their clock) first
+  const double narrow = fastest(fma::chains256x12, kIterations);
+  const double wide = fastest(fma::chains512x12, kIterations);
   // As fast as 256-bit ones: whole-width pipes. Twice as slow: split in halves.
   return wide < 1.5 * narrow ? 2 : 1;
 }
