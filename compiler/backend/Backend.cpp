@@ -35,6 +35,21 @@ std::unique_ptr<llvm::Module> emitModule(const std::string& name,
   return module;
 }
 
+// What --emit=loops says chose a kernel's schedule, when the list did not.
+const char* chosenByText(Kernel::ChosenBy chosenBy) {
+  switch (chosenBy) {
+    case Kernel::ChosenBy::List:
+      return "";
+    case Kernel::ChosenBy::Named:
+      return ", chosen by name";
+    case Kernel::ChosenBy::Strategy:
+      return ", chosen by --strategy";
+    case Kernel::ChosenBy::TuningCache:
+      return ", chosen by tuning cache";
+  }
+  return "";
+}
+
 std::vector<const Kernel*> pointers(const std::vector<Kernel>& kernels) {
   std::vector<const Kernel*> result;
   for (const Kernel& kernel : kernels) result.push_back(&kernel);
@@ -82,8 +97,7 @@ std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
     const std::string label = kernel.schedule->label();
     out += fmt::format("kernel @{} computes %{} ({}) with {}{}{}\n", kernel.symbol,
                        kernel.op->result->name, ir::name(kernel.op->kind), kernel.strategy->name(),
-                       label == "default" ? "" : " " + label,
-                       kernel.chosenBy.empty() ? "" : ", chosen by " + kernel.chosenBy);
+                       label == "default" ? "" : " " + label, chosenByText(kernel.chosenBy));
     out += "  for n in [batch_begin, batch_end)\n";
     out += kernel.schedule->describeLoops();
   }

@@ -10,9 +10,8 @@
 // compute any layout (an NCW side is gathered or scattered lane by lane).
 //
 // Every tile reads the whole packed weight block of its output channels. When that
-// block outgrows its cache budget (InputBlocks: L2's, or L1's for a tile that reads
-// more weight bytes per FMA than L2 feeds), each tile would stream it from the next
-// level; the input channels then go in equal blocks whose weights fit, as oneDNN's
+// block outgrows 3/4 of L2 (InputBlocks), each tile would stream it from L3; the input
+// channels then go in equal blocks whose weights fit, as oneDNN's
 // ic_block and BLIS's kc: per sample, each block of input channels sweeps every tile
 // before the next, its weights packed contiguously ([O/B][I/C][K][C][B]). The first
 // block starts from zero, later ones from the partial sums left in the output, and only
@@ -48,7 +47,7 @@ constexpr double kL2BytesPerCycle = 24;
 struct InputBlocks {
   int64_t channels;    // per block (the last may hold fewer): all when not blocked
   int64_t count;       // 1: not blocked
-  const char* level;   // where a block's weights stay: "L1" or "L2"
+  const char* level;   // where a block's weights stay
   int64_t size;        // of that level, in bytes
   const char* share;   // of it the weights may take, as "3/4"
   int64_t budget;      // that share, in bytes
@@ -61,27 +60,17 @@ InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const Target& 
   const double l2BytesPerFma = kL2BytesPerCycle / target.fmaPerCycle;
   const ir::Value& w = *op.operands[1];
   const int64_t I = w.inChannelsPerGroup;
-  // A tile reads one weight vector per `positions` FMAs, from wherever the weights
-  // lie. L2 blocks are deeper than L1's by the ratio of the budgets (32 times on Zen 4),
-  // and every block costs each tile a round trip of its accumulators through the output
-  // (an L1 block of 110 taps × channels lost a tenth of the speed to it on Zen 4), so
-  // the weights stay in L2 (3/4 of it, as oneDNN's brgemm convs size ic blocks; the rest
-  // holds the input rows and the output) while L2 feeds the tile's stream, and in L1
-  // (7/8, as WidthVector's panels) only when the tile reads more than that.
+  // The weights stay in L2 (3/4 of it, as oneDNN's brgemm convs size ic blocks; the
+  // rest holds the input rows and the output), not L1: L2 blocks are deeper by the
+  // ratio of the budgets (32 times on Zen 4), and every block costs each tile a round
+  // trip of its accumulators through the output (an L1 block of 110 taps × channels lost
+  // a tenth of the speed to it on Zen 4). L2 feeds every tile offered (schedules():
+  // at most 10.7 bytes of weights per FMA, and a taller tile where the FMA rate would
+  // ask more of it).
   InputBlocks blocks{
       I, 1, "L2", caches.l2, "3/4", caches.l2 * 3 / 4, 4.0 * tile.lanes / tile.positions, ""};
-  if (blocks.bytesPerFma <= l2BytesPerFma) {
-    blocks.why = fmt::format("L2 feeds the tile's {:.1f} bytes of weights per FMA (up to {:g})",
-                             blocks.bytesPerFma, l2BytesPerFma);
-  } else {
-    blocks.level = "L1";
-    blocks.size = caches.l1d;
-    blocks.share = "7/8";
-    blocks.budget = caches.l1d * 7 / 8;
-    blocks.why =
-        fmt::format("the tile's {:.1f} bytes of weights per FMA are more than L2 feeds ({:g})",
-                    blocks.bytesPerFma, l2BytesPerFma);
-  }
+  blocks.why = fmt::format("L2 feeds the tile's {:.1f} bytes of weights per FMA (up to {:g})",
+                           blocks.bytesPerFma, l2BytesPerFma);
   // Depthwise: each output reads one input channel. By division: a huge kernel makes a
   // channel's weights huge. When not even one channel's weights fit, blocks would only
   // add round trips.

@@ -39,9 +39,9 @@ struct Kernel {
   const ir::Op* op = nullptr;
   const Strategy* strategy = nullptr;  // the one chosen for op
   std::unique_ptr<const Schedule> schedule;
-  // What chose the schedule when the planner's list did not: "named" (the tuner),
-  // "--strategy" or "tuning cache"; empty for the list's own pick.
-  std::string chosenBy;
+  // What chose the schedule: the strategy list, or something that named it.
+  enum class ChosenBy { List, Named, Strategy, TuningCache };
+  ChosenBy chosenBy = ChosenBy::List;
   std::vector<const ir::Value*> buffers;  // the op's operands, then its result
   ir::SymExpr batch, inputWidth, outputWidth, padLeft;
   // Multiply-adds per output position of one sample: what the runtime weighs before

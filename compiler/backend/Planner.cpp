@@ -61,17 +61,17 @@ void chooseSchedule(Kernel& kernel, size_t index, const Target& target,
                     const PlanningChoices& choices) {
   if (auto named = choices.named.find(index);
       named != choices.named.end() && tryNamedSchedule(kernel, named->second, target)) {
-    kernel.chosenBy = "named";
+    kernel.chosenBy = Kernel::ChosenBy::Named;
     return;
   }
   if (choices.preferred && tryStrategy(kernel, *choices.preferred, target)) {
-    kernel.chosenBy = "--strategy";
+    kernel.chosenBy = Kernel::ChosenBy::Strategy;
     return;
   }
   if (choices.tuning && kernel.op->kind == ir::OpKind::Conv1d)
     if (const TunedChoice* tuned = choices.tuning->find(machineKey(target), convKey(*kernel.op));
         tuned && tryNamedSchedule(kernel, tuned->schedule, target)) {
-      kernel.chosenBy = "tuning cache";
+      kernel.chosenBy = Kernel::ChosenBy::TuningCache;
       return;
     }
   for (const Strategy* strategy : strategyList())

@@ -30,7 +30,7 @@ struct TuningOptions {
   // Rounds over all candidates (taking each candidate's best): two or more make the
   // comparison robust against a machine whose speed drifts while it runs.
   int passes = 2;
-  double secondsPerRound = 0.5;                      // timing budget of one compiled candidate
+  double secondsPerRound = 0.3;  // timing budget of one compiled candidate (cnvc tune --seconds)
   std::function<void(const std::string&)> progress;  // a line per step; may be empty
 };
 

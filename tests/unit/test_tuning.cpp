@@ -208,7 +208,7 @@ TEST_CASE("compiles follow a tuning-cache entry for this machine, and only a val
   {
     auto kernels = planWith(other, machine);
     CHECK(cnv::backend::scheduleName(kernels[0]) == other);
-    CHECK(kernels[0].chosenBy == "tuning cache");
+    CHECK(kernels[0].chosenBy == cnv::backend::Kernel::ChosenBy::TuningCache);
     CHECK(cnv::backend::scheduleName(kernels[1]) == cnv::backend::scheduleName(planned[1]));
   }
   for (const std::string& invalid :
@@ -216,7 +216,7 @@ TEST_CASE("compiles follow a tuning-cache entry for this machine, and only a val
     auto kernels = planWith(invalid, machine);
     INFO(invalid);
     CHECK(cnv::backend::scheduleName(kernels[0]) == own);
-    CHECK(kernels[0].chosenBy.empty());
+    CHECK(kernels[0].chosenBy == cnv::backend::Kernel::ChosenBy::List);
   }
   {
     auto kernels = planWith(other, "another machine");
