@@ -928,14 +928,17 @@ class WidthVector final : public Strategy {
     // So is an op whose stride gives each input channel more rows than L1 holds (a
     // front end with a window of hundreds of taps and a hop of hundreds): measured 2.5x
     // slower than DirectVector's broadcasts of the input, which need no copy at all.
-    // And so is an op whose NWC output would be scattered with few FMAs per stored
-    // vector: each vector of positions goes out as `lanes` single stores against the
-    // K·I FMAs that computed it; under 4·lanes of them the stores bound the kernel (a
-    // first layer, 1 -> 32 channels, 16 taps, NCW -> NWC: 0.27x oneDNN), where
-    // DirectVector stores whole vectors of channels.
+    // And so is an op whose NWC output would be scattered with too few FMAs per stored
+    // vector: each vector of positions goes out as `lanes` single stores (a scatter,
+    // microcoded) against the K·I FMAs that computed it, and such an output cannot
+    // hold the partial sums of blocks of input channels either. Under 64·lanes FMAs a
+    // vector DirectVector, which stores whole vectors of channels, measured faster:
+    // NCW -> NWC first layer (K·I = 16) 0.27x -> 1.09x oneDNN, pointwise (512) 44.0 ->
+    // 40.0 ms, ECG (512) 41.1 -> 38.0, downsample (640) 51.3 -> 48.1; above it
+    // WidthVector stays ahead (48 taps × 250 channels: 88.3 against 98.6 ms).
     const int64_t fmasPerVector = op.operands[1]->kernelWidth * op.operands[1]->inChannelsPerGroup;
     const bool scatterBound =
-        !positionsContiguous(*op.result) && fmasPerVector < 4 * int64_t{target.vectorWidth};
+        !positionsContiguous(*op.result) && fmasPerVector < 64 * int64_t{target.vectorWidth};
     constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
     if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats) ||
         !candidates.front().buffer.channelFitsL1() || scatterBound)

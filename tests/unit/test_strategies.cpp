@@ -246,3 +246,37 @@ TEST_CASE("an unknown strategy is a usage error", "[strategy]") {
     REQUIRE(std::string(e.what()).find("WidthVector") != std::string::npos);
   }
 }
+
+TEST_CASE("WidthVector's scattered NWC outputs agree with the reference",
+          "[correctness][strategy]") {
+  // WidthVector scatters an NWC output only where each stored vector took at least
+  // 64·lanes FMAs (K·I ≥ 1024 with AVX-512): long kernels over many channels, which
+  // the tile-filling ranges do not reach. Inputs of both layouts.
+  ConvRanges ranges = ConvRanges::tileFilling();
+  ranges.maxChannelsPerGroup = 64;
+  ranges.maxKernel = 48;
+  ranges.maxDilation = 2;
+  ranges.maxExtraWidth = 120;
+  ranges.maxBatch = 2;
+  ranges.depthwiseOneIn = 1000;
+  const int cases = 24;
+  const uint32_t seed = 20261202;
+  cnv::backend::Backend backend({"", "WidthVector"});
+  int scattered = 0;
+  for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
+    cnv::test::RandomModel m = RandomModelGenerator(seed + i).conv(ranges, i % 2 == 0, false);
+    cnv::CompiledIr compiled =
+        cnv::compileToIr(std::make_unique<cnv::SourceFile>("test.cnv", m.source), "");
+    for (const cnv::backend::Kernel& kernel : backend.plan(*compiled.graph))
+      scattered += kernel.strategy->name() == "WidthVector" &&
+                   kernel.op->result->layout == cnv::ir::Layout::NWC;
+    const int threads = 1 + static_cast<int>(i % 3);
+    auto result =
+        cnv::test::runBoth(m.source, m.symbols, seed + i, threads, {"", "", "WidthVector"});
+    cnv::test::requireAgreement(
+        result, fmt::format("seed {} threads {} N={} L={}\n{}", seed + i, threads, m.symbols["N"],
+                            m.symbols["L"], m.source));
+  }
+  INFO("convs WidthVector scattered into an NWC output: " << scattered);
+  REQUIRE(scattered >= cases / 4);  // 7 of these 24 seeds
+}
