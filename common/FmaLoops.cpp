@@ -2,6 +2,8 @@
 
 namespace cnv::fma {
 
+#if defined(__x86_64__)
+
 // The chains live in registers named in the asm, so the compiler cannot spill them;
 // %%zmm30/%%zmm31 (%%ymm14/%%ymm15) are the multiplicands, never written.
 // The chain lists, one group of FMAs per line (clang-format would refold them).
@@ -51,5 +53,12 @@ __attribute__((target("avx2,fma"))) void chains256x12(long iterations) {
                    :
                    : CNV_CLOBBER12, "xmm14", "xmm15", "cc");
 }
+
+#else
+// Not an x86 machine: nothing to time (the callers ask __builtin_cpu_supports first).
+void chains512x24(long) {}
+void chains512x12(long) {}
+void chains256x12(long) {}
+#endif
 
 }  // namespace cnv::fma
