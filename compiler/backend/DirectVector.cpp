@@ -43,16 +43,13 @@ constexpr double kL2BytesPerCycle = 24;
 
 // The blocks of input channels each block of output channels goes through, each block
 // over every tile of the sample before the next, so that its packed weights stay in
-// the cache `level` across the tiles instead of being streamed in again by each.
+// L2 across the tiles instead of being streamed in again by each.
 struct InputBlocks {
-  int64_t channels;    // per block (the last may hold fewer): all when not blocked
-  int64_t count;       // 1: not blocked
-  const char* level;   // where a block's weights stay
-  int64_t size;        // of that level, in bytes
-  const char* share;   // of it the weights may take, as "3/4"
-  int64_t budget;      // that share, in bytes
-  double bytesPerFma;  // of weights a tile reads: a vector per `positions` FMAs
-  std::string why;     // that level, in a phrase
+  int64_t channels;      // per block (the last may hold fewer): all when not blocked
+  int64_t count;         // 1: not blocked
+  int64_t budget;        // bytes of L2 a block's weights may take: 3/4 of it
+  double bytesPerFma;    // of weights a tile reads: a vector per `positions` FMAs
+  double l2BytesPerFma;  // what L2 feeds at the machine's FMA rate
 };
 
 InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const Target& target) {
@@ -67,10 +64,7 @@ InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const Target& 
   // a tenth of the speed to it on Zen 4). L2 feeds every tile offered (schedules():
   // at most 10.7 bytes of weights per FMA, and a taller tile where the FMA rate would
   // ask more of it).
-  InputBlocks blocks{
-      I, 1, "L2", caches.l2, "3/4", caches.l2 * 3 / 4, 4.0 * tile.lanes / tile.positions, ""};
-  blocks.why = fmt::format("L2 feeds the tile's {:.1f} bytes of weights per FMA (up to {:g})",
-                           blocks.bytesPerFma, l2BytesPerFma);
+  InputBlocks blocks{I, 1, caches.l2 * 3 / 4, 4.0 * tile.lanes / tile.positions, l2BytesPerFma};
   // Depthwise: each output reads one input channel. By division: a huge kernel makes a
   // channel's weights huge. When not even one channel's weights fit, blocks would only
   // add round trips.
@@ -134,9 +128,8 @@ std::string DirectVectorSchedule::describeLoops() const {
         indent, y.channels, channelBlock(), tile_.vectors, tile_.lanes, kib(blockBytes),
         levelOf(blockBytes), caches_.l1d / 1024, caches_.l2 / 1024);
   } else {
-    const std::string budget =
-        fmt::format("{:.1f} KiB {} budget ({} of {} KiB)", kib(double(inputs_.budget)),
-                    inputs_.level, inputs_.share, inputs_.size / 1024);
+    const std::string budget = fmt::format("{:.1f} KiB L2 budget (3/4 of {} KiB)",
+                                           kib(double(inputs_.budget)), caches_.l2 / 1024);
     out += fmt::format(
         "{}for co0 in [0, {}) step {}: {} vectors of <{} x float>; the block's packed weights, "
         "{:.1f} KiB, exceed the {}\n",
@@ -144,9 +137,10 @@ std::string DirectVectorSchedule::describeLoops() const {
     indent += "  ";
     out += fmt::format(
         "{}for ci0 in [0, {}) step {}: blocks of input channels, each over every tile of the "
-        "sample; a block's packed weights, {:.1f} KiB, fit the {} and stay in {}: {}\n",
+        "sample; a block's packed weights, {:.1f} KiB, fit the {} and stay in L2: L2 feeds the "
+        "tile's {:.1f} bytes of weights per FMA (up to {:g})\n",
         indent, I, inputs_.channels, kib(perChannel * double(inputs_.channels)), budget,
-        inputs_.level, inputs_.why);
+        inputs_.bytesPerFma, inputs_.l2BytesPerFma);
   }
   out +=
       fmt::format("{}  for wo in interior step {}: {} x {} accumulators in registers{}\n", indent,

@@ -220,13 +220,24 @@ llvm::Value* KernelBuilder::tapPosition(const ir::Op& op, llvm::Value* wo, llvm:
 
 void KernelBuilder::forEachChannelBlock(
     const ir::Op& op, int64_t block, const std::function<void(llvm::Value*, llvm::Value*)>& body) {
-  const ir::Value& weight = *op.operands[1];
   const int64_t blocks = (op.result->channels + block - 1) / block;
-  const int64_t blockFloats = weight.kernelWidth * weight.inChannelsPerGroup * block;
   loop(constant(0), constant(blocks), "cb", [&](llvm::Value* cb) {
-    body(b.CreateMul(cb, constant(block)),
-         b.CreateInBoundsGEP(f32, buffers[1], b.CreateMul(cb, constant(blockFloats))));
+    auto [firstChannel, weights] = channelBlock(op, block, cb);
+    body(firstChannel, weights);
   });
+}
+
+std::pair<llvm::Value*, llvm::Value*> KernelBuilder::channelBlock(const ir::Op& op, int64_t block,
+                                                                  llvm::Value* index) {
+  const ir::Value& weight = *op.operands[1];
+  const int64_t blockFloats = weight.kernelWidth * weight.inChannelsPerGroup * block;
+  return {b.CreateMul(index, constant(block)),
+          b.CreateInBoundsGEP(f32, buffers[1], b.CreateMul(index, constant(blockFloats)))};
+}
+
+void KernelBuilder::prefetch(llvm::Value* address, bool forWrite) {
+  b.CreateIntrinsic(llvm::Intrinsic::prefetch, {b.getPtrTy()},
+                    {address, b.getInt32(forWrite ? 1 : 0), b.getInt32(3), b.getInt32(1)});
 }
 
 // f(v) for a libm function, lane by lane on vectors (libm's accuracy everywhere).

@@ -102,6 +102,12 @@ class KernelBuilder {
   // `weights` points at the block's packed weights.
   void forEachChannelBlock(const ir::Op& op, int64_t block,
                            const std::function<void(llvm::Value*, llvm::Value*)>& body);
+  // Block `index` of those: its first output channel and its packed weights.
+  std::pair<llvm::Value*, llvm::Value*> channelBlock(const ir::Op& op, int64_t block,
+                                                     llvm::Value* index);
+  // A hint that the line at `address` will soon be read (or written), kept in every
+  // cache level.
+  void prefetch(llvm::Value* address, bool forWrite);
 
   // What is stored for an output element or vector: `sum` plus the bias (null if the
   // op has none), then the op's epilogue steps; `residual(i)` loads operand i's

@@ -26,8 +26,16 @@ const Strategy* findStrategy(std::string_view name) {
   return nullptr;
 }
 
+namespace {
+
+std::string scheduleName(const Strategy& strategy, const Schedule& schedule) {
+  return fmt::format("{}:{}", strategy.name(), schedule.label());
+}
+
+}  // namespace
+
 std::string scheduleName(const Kernel& kernel) {
-  return fmt::format("{}:{}", kernel.strategy->name(), kernel.schedule->label());
+  return scheduleName(*kernel.strategy, *kernel.schedule);
 }
 
 namespace {
@@ -111,7 +119,7 @@ std::vector<std::string> candidateSchedules(const ir::Op& op, const Target& targ
   for (const Strategy* strategy : strategyList()) {
     if (!strategy->tunable()) continue;
     for (const auto& schedule : strategy->schedules(op, target))
-      names.push_back(fmt::format("{}:{}", strategy->name(), schedule->label()));
+      names.push_back(scheduleName(*strategy, *schedule));
   }
   return names;
 }

@@ -16,7 +16,6 @@
 // contiguous rows of an NCW output (scatters into an NWC one), masked past the end of the call's
 // range. Depthwise convs copy only the R input channels of each block of output channels.
 #include <fmt/format.h>
-#include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
 
@@ -300,6 +299,11 @@ class WidthVectorEmitter {
                  const InputBlock& input);
   void forEachTile(const Panel& panel,
                    const std::function<void(const std::vector<ChannelBlock>&)>& body);
+  // The output channel of row t of a tile: row t mod R of block t div R.
+  llvm::Value* tileChannel(const std::vector<ChannelBlock>& blocks, int t) {
+    return b_.CreateAdd(blocks[static_cast<size_t>(t / s_.rows)].firstChannel,
+                        kb_.constant(t % s_.rows));
+  }
   // The tail panels' mask of the positions in the call's range; null for whole panels,
   // which fit it by construction.
   llvm::Value* storeMask(const Panel& panel);
@@ -640,9 +644,7 @@ void WidthVectorEmitter::prefetchNextPanelLines(const Panel& panel, llvm::Value*
     llvm::Value* column = b_.CreateAdd(
         loaded, b_.CreateMul(b_.CreateAdd(b_.CreateMul(k, kb_.constant(perTap)), kb_.constant(t)),
                              kb_.constant(16)));
-    b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
-                       {b_.CreateGEP(kb_.f32, kb_.buffers[0], b_.CreateAdd(row, column)),
-                        b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+    kb_.prefetch(b_.CreateGEP(kb_.f32, kb_.buffers[0], b_.CreateAdd(row, column)), false);
   }
 }
 
@@ -662,8 +664,7 @@ void WidthVectorEmitter::prefetchOutput(const Panel& panel, llvm::Value* channel
   llvm::Value* address =
       b_.CreateGEP(kb_.f32, kb_.buffers.back(),
                    kb_.offset(kb_.strides(y_, outWidth), panel.n, channel, position));
-  b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
-                     {address, b_.getInt32(1), b_.getInt32(3), b_.getInt32(1)});
+  kb_.prefetch(address, true);
 }
 
 // In a tail panel one vector of positions is left, so a tile of R rows would feed
@@ -672,13 +673,10 @@ void WidthVectorEmitter::prefetchOutput(const Panel& panel, llvm::Value* channel
 void WidthVectorEmitter::forEachTile(
     const Panel& panel, const std::function<void(const std::vector<ChannelBlock>&)>& body) {
   const int group = panel.tail ? s_.vectors : 1;
-  const int64_t rows = s_.rows;
-  const int64_t blocks = (y_.channels + rows - 1) / rows;
-  const int64_t blockFloats = K_ * I_ * rows;  // WeightPacking::outputChannelBlocks(rows)
+  const int64_t blocks = (y_.channels + s_.rows - 1) / s_.rows;
   auto blockAt = [&](llvm::Value* index) {
-    return ChannelBlock{b_.CreateMul(index, kb_.constant(rows)),
-                        b_.CreateInBoundsGEP(kb_.f32, kb_.buffers[1],
-                                             b_.CreateMul(index, kb_.constant(blockFloats)))};
+    auto [firstChannel, weights] = kb_.channelBlock(op_, s_.rows, index);
+    return ChannelBlock{firstChannel, weights};
   };
   const int64_t groups = blocks / group;
   kb_.loop(kb_.constant(0), kb_.constant(groups), "cg", [&](llvm::Value* g) {
@@ -696,10 +694,6 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const std::vector<Chann
                                      const InputBlock& input) {
   const int lanes = s_.lanes, rows = s_.rows;
   const int tileRows = rows * static_cast<int>(blocks.size());
-  // Tile row t is row t mod R of block t div R.
-  auto channel = [&](int t) {
-    return b_.CreateAdd(blocks[static_cast<size_t>(t / rows)].firstChannel, kb_.constant(t % rows));
-  };
   auto startFromZero = [&] {
     for (int t = 0; t < tileRows; ++t)
       for (int v = 0; v < panel.vectors; ++v)
@@ -713,7 +707,7 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const std::vector<Chann
     llvm::Value* mask = storeMask(panel);
     kb_.ifThenElse(input.first, startFromZero, [&] {
       for (int t = 0; t < tileRows; ++t) {
-        llvm::Value* co = channel(t);
+        llvm::Value* co = tileChannel(blocks, t);
         auto load = [&] {
           for (int v = 0; v < panel.vectors; ++v)
             b_.CreateStore(
@@ -780,8 +774,7 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const std::vector<Chann
           llvm::Value* next = b_.CreateGEP(
               kb_.f32, weights,
               b_.CreateAdd(kb_.constant(I_ * rows), b_.CreateMul(ci, kb_.constant(rows))));
-          b_.CreateIntrinsic(llvm::Intrinsic::prefetch, {b_.getPtrTy()},
-                             {next, b_.getInt32(0), b_.getInt32(3), b_.getInt32(1)});
+          kb_.prefetch(next, false);
         }
       }
       if (spreadOutputPrefetch(panel)) {
@@ -811,8 +804,7 @@ void WidthVectorEmitter::storeTile(const Panel& panel, const std::vector<Channel
   // as they are, for the next block to go on from.
   auto storeRows = [&](bool final) {
     for (int t = 0; t < s_.rows * static_cast<int>(blocks.size()); ++t) {
-      llvm::Value* co = b_.CreateAdd(blocks[static_cast<size_t>(t / s_.rows)].firstChannel,
-                                     kb_.constant(t % s_.rows));
+      llvm::Value* co = tileChannel(blocks, t);
       auto store = [&] {
         if (!final) {
           for (int v = 0; v < panel.vectors; ++v)

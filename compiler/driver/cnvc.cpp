@@ -9,7 +9,6 @@
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "cnv/Io.h"
@@ -236,11 +235,7 @@ void printKernelTimes(const cnv::Model& model, const std::map<std::string, cnv::
                       const std::map<std::string, cnv::MutableTensorView>& outputs, int threads,
                       const std::map<std::string, int64_t>& dims, double peak) {
   const auto& kernels = cnv::ModelFactory::kernels(model);
-  std::vector<double> best(kernels.size(), 1e300);
-  for (int run = 0; run < 5; ++run) {
-    std::vector<double> times = cnv::ModelFactory::runTimed(model, inputs, outputs, threads);
-    for (size_t k = 0; k < times.size(); ++k) best[k] = std::min(best[k], times[k]);
-  }
+  const std::vector<double> best = cnv::bestKernelSeconds(model, inputs, outputs, threads, 5, 0);
   for (size_t k = 0; k < kernels.size(); ++k) {
     const cnv::backend::Kernel& kernel = kernels[k];
     const auto batch = kernel.batch.evaluate(dims), width = kernel.outputWidth.evaluate(dims);

@@ -53,23 +53,6 @@ struct Bench {
     for (auto& [name, shape] : model.outputShapes(inputViews))
       outputViews[name] = (outputs[name] = Tensor(shape)).mutableView();
   }
-
-  // Each kernel's best time over runs within `budget` seconds (at least three runs
-  // after a warm-up).
-  std::vector<double> bestKernelTimes(int threads, double budget) {
-    ModelFactory::runTimed(model, inputViews, outputViews, threads);  // warm-up
-    std::vector<double> best(ModelFactory::kernels(model).size(),
-                             std::numeric_limits<double>::infinity());
-    const auto start = Clock::now();
-    for (int run = 0;
-         run < 3 ||
-         (std::chrono::duration<double>(Clock::now() - start).count() < budget && run < 1000);
-         ++run) {
-      std::vector<double> times = ModelFactory::runTimed(model, inputViews, outputViews, threads);
-      for (size_t k = 0; k < times.size(); ++k) best[k] = std::min(best[k], times[k]);
-    }
-    return best;
-  }
 };
 
 backend::BackendOptions backendOptions(const TuningOptions& options) {
@@ -81,6 +64,24 @@ backend::BackendOptions backendOptions(const TuningOptions& options) {
 }
 
 }  // namespace
+
+std::vector<double> bestKernelSeconds(const Model& model,
+                                      const std::map<std::string, TensorView>& inputs,
+                                      const std::map<std::string, MutableTensorView>& outputs,
+                                      int threads, int minRuns, double budget) {
+  ModelFactory::runTimed(model, inputs, outputs, threads);  // warm-up
+  std::vector<double> best(ModelFactory::kernels(model).size(),
+                           std::numeric_limits<double>::infinity());
+  const auto start = Clock::now();
+  for (int run = 0;
+       run < minRuns ||
+       (std::chrono::duration<double>(Clock::now() - start).count() < budget && run < 1000);
+       ++run) {
+    std::vector<double> times = ModelFactory::runTimed(model, inputs, outputs, threads);
+    for (size_t k = 0; k < times.size(); ++k) best[k] = std::min(best[k], times[k]);
+  }
+  return best;
+}
 
 std::map<std::string, Tensor> randomInputs(const Model& model,
                                            const std::map<std::string, int64_t>& dims,
@@ -111,11 +112,11 @@ TuningResult tuneSource(const std::string& source, const std::string& fileName,
     if (options.progress) options.progress(line);
   };
 
-  // The model's own plan: its picks, and the candidates of each conv.
-  backend::BackendOptions planned = backendOptions(options);
-  Model reference = ModelFactory::fromIr(frontHalf(), planned);
-  const std::vector<backend::Kernel>& kernels = ModelFactory::kernels(reference);
-  backend::Backend backend(planned);
+  // The model's own plan (planned, not compiled): its picks, and the candidates of each
+  // conv.
+  const CompiledIr ir = frontHalf();
+  backend::Backend backend(backendOptions(options));
+  const std::vector<backend::Kernel> kernels = backend.plan(*ir.graph);
   TuningResult result;
   result.machine = backend::machineKey(backend.target());
   std::vector<std::vector<std::string>> candidates(kernels.size());
@@ -150,7 +151,9 @@ TuningResult tuneSource(const std::string& source, const std::string& fileName,
       Bench bench(ModelFactory::fromIr(frontHalf(), named), options.dims);
       // The planner passes over a name it does not offer: time only what was named.
       const std::vector<backend::Kernel>& compiled = ModelFactory::kernels(bench.model);
-      std::vector<double> times = bench.bestKernelTimes(options.threads, options.secondsPerRound);
+      std::vector<double> times =
+          bestKernelSeconds(bench.model, bench.inputViews, bench.outputViews, options.threads, 3,
+                            options.secondsPerRound);
       for (const auto& [i, name] : named.schedules)
         if (backend::scheduleName(compiled[i]) == name)
           best[i][round] = std::min(best[i][round], times[i]);

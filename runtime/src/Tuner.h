@@ -22,6 +22,13 @@ std::map<std::string, Tensor> randomInputs(const Model& model,
                                            std::mt19937& random);
 void bindRandomParams(Model& model, std::mt19937& random);
 
+// Each kernel's best wall time (seconds, in kernel order) over at least `minRuns` runs
+// of `model` after a warm-up, and as many more as fit in `budget` seconds (at most 1000).
+std::vector<double> bestKernelSeconds(const Model& model,
+                                      const std::map<std::string, TensorView>& inputs,
+                                      const std::map<std::string, MutableTensorView>& outputs,
+                                      int threads, int minRuns, double budget);
+
 struct TuningOptions {
   std::string model;  // as CompileOptions
   std::string cpu;
