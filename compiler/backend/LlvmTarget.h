@@ -1,5 +1,6 @@
 // LLVM's side of a target CPU: its TargetMachine, the optimization pipeline the kernels
-// go through and their machine code. Used by Backend and Jit only.
+// go through and their machine code. Used by Backend and Jit, and by cnvc --version for
+// the host CPU's name.
 #pragma once
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>

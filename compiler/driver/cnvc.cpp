@@ -1,6 +1,7 @@
 // cnvc: the command line of SPEC §2. Exit status 0 on success, 1 for a problem with the
 // model or the data, 2 for a usage error.
 #include <fmt/format.h>
+#include <llvm/Config/llvm-config.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "cnv/Io.h"
@@ -16,6 +18,7 @@
 #include "compiler/Compiler.h"
 #include "compiler/Report.h"
 #include "compiler/backend/Backend.h"
+#include "compiler/backend/LlvmTarget.h"
 #include "compiler/backend/Planner.h"
 #include "compiler/driver/OnednnComparison.h"
 #include "fma_peak.h"
@@ -44,6 +47,34 @@ std::map<std::string, std::string> parsePairs(const std::vector<std::string>& it
   return pairs;
 }
 
+// `-` names standard input (for the model or an array) or standard output (for an
+// output array), as in most Unix tools.
+const std::string kStdio = "-";
+
+std::string readStdin(const std::string& what) {
+  std::ostringstream text;
+  text << std::cin.rdbuf();
+  if (std::cin.bad()) throw cnv::dataError(fmt::format("<stdin>: cannot read the {}", what));
+  return text.str();
+}
+
+// The model file, or standard input for `-` (its diagnostics then name `<stdin>`).
+std::unique_ptr<cnv::SourceFile> readModelSource(const std::string& file) {
+  if (file != kStdio) return cnv::readSourceFile(file);
+  return std::make_unique<cnv::SourceFile>("<stdin>", readStdin("model"));
+}
+
+cnv::Tensor readArray(const std::string& file) {
+  return file == kStdio ? cnv::parseNpy(readStdin(".npy array"), "<stdin>") : cnv::readNpy(file);
+}
+
+void writeArray(const std::string& file, const cnv::Tensor& tensor) {
+  if (file != kStdio) return cnv::writeNpy(file, tensor);
+  const std::string bytes = cnv::formatNpy(tensor);
+  std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush();
+  if (!std::cout) throw cnv::dataError("<stdout>: cannot write the output array");
+}
+
 template <typename Specs>
 void requireExactNames(const std::map<std::string, std::string>& given, const Specs& specs,
                        const std::string& option, const std::string& what) {
@@ -65,6 +96,9 @@ struct CommonOptions {
   std::string strategy;
 
   cnv::CompileOptions compileOptions() const { return {model, cpu, strategy}; }
+  cnv::Model compileModel(const cnv::SourceFile& source) const {
+    return cnv::Model::fromSource(source.text(), source.name(), compileOptions());
+  }
   cnv::backend::BackendOptions backendOptions() const {
     cnv::backend::BackendOptions options;
     options.cpu = cpu;
@@ -75,7 +109,7 @@ struct CommonOptions {
 
 // `generatesCode`: the subcommand compiles kernels, so it takes --cpu and --strategy.
 void addCommon(CLI::App* command, CommonOptions& options, bool generatesCode = true) {
-  command->add_option("MODEL", options.file, "the .cnv file")->required();
+  command->add_option("MODEL", options.file, "the .cnv file, or - for standard input")->required();
   command->add_option("--model", options.model, "the model to use when the file holds several");
   if (!generatesCode) return;
   command->add_option("--cpu", options.cpu,
@@ -91,7 +125,7 @@ void addCommon(CLI::App* command, CommonOptions& options, bool generatesCode = t
 }
 
 int check(const CommonOptions& options) {
-  cnv::CompiledIr compiled = cnv::compileToIr(cnv::readSourceFile(options.file), options.model);
+  cnv::CompiledIr compiled = cnv::compileToIr(readModelSource(options.file), options.model);
   std::cout << cnv::formatSignature(*compiled.graph);
   return 0;
 }
@@ -141,7 +175,7 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
                     : onlyDiagnostics     ? Emit::None
                                           : Emit::Ir;
 
-  cnv::ParsedSource parsed = cnv::parseSource(cnv::readSourceFile(common.file));
+  cnv::ParsedSource parsed = cnv::parseSource(readModelSource(common.file));
   if (emit == Emit::Ast) {
     writeResult(cnv::ast::dump(parsed.module), options.outputFile);
     return 0;
@@ -198,13 +232,21 @@ int run(const CommonOptions& common, const RunOptions& options) {
   auto outputs = parsePairs(options.outputs, "--output");
   if (!options.weights.empty() && !params.empty())
     throw cnv::usageError("give params either with --param or with --weights, not both");
+  int fromStdin = common.file == kStdio, toStdout = 0;
+  for (const auto* pairs : {&inputs, &params})
+    for (const auto& [name, file] : *pairs) fromStdin += file == kStdio;
+  for (const auto& [name, file] : outputs) toStdout += file == kStdio;
+  if (fromStdin > 1)
+    throw cnv::usageError(
+        "standard input (-) can be given for one file only, the model or an array");
+  if (toStdout > 1) throw cnv::usageError("standard output (-) can be given for one output only");
 
-  cnv::Model model = cnv::Model::fromFile(common.file, common.compileOptions());
+  cnv::Model model = common.compileModel(*readModelSource(common.file));
   requireExactNames(inputs, model.inputs(), "--input", "an input");
   requireExactNames(outputs, model.outputs(), "--output", "an output");
   if (options.weights.empty()) {
     requireExactNames(params, model.params(), "--param", "a param");
-    for (const auto& [name, file] : params) model.setParam(name, cnv::readNpy(file).view());
+    for (const auto& [name, file] : params) model.setParam(name, readArray(file).view());
   } else {
     auto tensors = cnv::readSafetensors(options.weights);
     for (const cnv::TensorSpec& spec : model.params()) {
@@ -217,9 +259,9 @@ int run(const CommonOptions& common, const RunOptions& options) {
   }
   std::map<std::string, cnv::Tensor> arrays;
   std::map<std::string, cnv::TensorView> views;
-  for (const auto& [name, file] : inputs) views[name] = (arrays[name] = cnv::readNpy(file)).view();
+  for (const auto& [name, file] : inputs) views[name] = (arrays[name] = readArray(file)).view();
   auto results = model.run(views, options.threads);
-  for (const auto& [name, file] : outputs) cnv::writeNpy(file, results.at(name));
+  for (const auto& [name, file] : outputs) writeArray(file, results.at(name));
   return 0;
 }
 
@@ -292,8 +334,10 @@ void printTuningStatus(const cnv::Model& model, const std::string& cpu) {
 
 int bench(const CommonOptions& common, const BenchOptions& options) {
   const std::map<std::string, int64_t> dims = parseDims(options.dims);
+  // Read first: a model piped in on standard input may be slow to arrive.
+  std::unique_ptr<cnv::SourceFile> source = readModelSource(common.file);
   auto start = Clock::now();
-  cnv::Model model = cnv::Model::fromFile(common.file, common.compileOptions());
+  cnv::Model model = common.compileModel(*source);
   double compileMs = millisecondsSince(start);
 
   std::mt19937 random(42);
@@ -349,16 +393,20 @@ int tune(const CommonOptions& common, const TuneOptions& options) {
   tuning.model = common.model;
   tuning.cpu = common.cpu;
   tuning.dims = parseDims(options.dims);
-  tuning.threads = options.threads;
+  // The count itself, not 0, goes into the record of what was timed.
+  tuning.threads = options.threads > 0
+                       ? options.threads
+                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   tuning.passes = options.passes;
   tuning.secondsPerRound = options.seconds;
   tuning.progress = [](const std::string& line) { std::cerr << line << "\n"; };
-  const cnv::TuningResult result = cnv::tuneFile(common.file, tuning);
+  std::unique_ptr<cnv::SourceFile> source = readModelSource(common.file);
+  const cnv::TuningResult result = cnv::tuneSource(source->text(), source->name(), tuning);
   std::string dims;
   for (const auto& [name, value] : tuning.dims)
     dims += fmt::format("{}{}={}", dims.empty() ? "" : " ", name, value);
-  dims += fmt::format("{}{} thread{}", dims.empty() ? "" : ", ", options.threads,
-                      options.threads == 1 ? "" : "s");
+  dims += fmt::format("{}{} thread{}", dims.empty() ? "" : ", ", tuning.threads,
+                      tuning.threads == 1 ? "" : "s");
   std::cout << fmt::format("machine: {}\n", result.machine);
   if (result.convs.empty()) {
     std::cout << "no conv of the model has more than one schedule to choose from\n";
@@ -395,12 +443,42 @@ int tune(const CommonOptions& common, const TuneOptions& options) {
   return 0;
 }
 
+// A repeatable NAME=VALUE option, one value per occurrence: CLI11's vector options
+// otherwise take every following word, MODEL included, up to the next option.
+CLI::Option* addRepeated(CLI::App* command, const std::string& name,
+                         std::vector<std::string>& values, const std::string& description) {
+  return command->add_option(name, values, description)->allow_extra_args(false);
+}
+
+// --threads T: 0 means all cores, as in the C++ API; a negative count is refused rather
+// than read as 0.
+CLI::Option* addThreads(CLI::App* command, int& threads, const std::string& description) {
+  return command->add_option("--threads", threads, description)
+      ->check([](const std::string& text) -> std::string {
+        if (!text.empty() && text[0] == '-')
+          return "'" + text + "' is negative; give a thread count, or 0 for all cores";
+        return "";
+      })
+      ->check(CLI::Range(0, 1024));
+}
+
+std::string versionText() {
+  std::string cpu;
+  try {
+    cpu = cnv::backend::targetMachineBuilder("host").getCPU();
+  } catch (const cnv::Error&) {
+    cpu = "unknown";
+  }
+  return fmt::format("cnvc {} (LLVM {}, host CPU {})", CNV_VERSION, LLVM_VERSION_STRING, cpu);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cnvc: compiler for 1-D convolution pipelines (.cnv)"};
+  // Named, so that usage says `cnvc` rather than the path it was started by.
+  CLI::App app{"cnvc: compiler for 1-D convolution pipelines (.cnv)", "cnvc"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "cnvc 0.1.0");
+  app.set_version_flag("--version", versionText);
 
   CommonOptions common;
   CLI::App* checkCommand =
@@ -432,19 +510,20 @@ int main(int argc, char** argv) {
   CLI::App* runCommand =
       app.add_subcommand("run", "JIT-compile the model and run it on .npy arrays");
   addCommon(runCommand, common);
-  runCommand->add_option("--input", runOptions.inputs, "NAME=FILE.npy, for every input");
-  runCommand->add_option("--param", runOptions.params, "NAME=FILE.npy, for every param");
+  addRepeated(runCommand, "--input", runOptions.inputs,
+              "NAME=FILE.npy, for every input (FILE -: standard input)");
+  addRepeated(runCommand, "--param", runOptions.params,
+              "NAME=FILE.npy, for every param (FILE -: standard input)");
   runCommand->add_option("--weights", runOptions.weights, "a .safetensors file holding the params");
-  runCommand->add_option("--output", runOptions.outputs, "NAME=FILE.npy, for every output");
-  runCommand->add_option("--threads", runOptions.threads, "threads to use (default: all cores)")
-      ->check(CLI::Range(1, 1024));
+  addRepeated(runCommand, "--output", runOptions.outputs,
+              "NAME=FILE.npy, for every output (FILE -: standard output)");
+  addThreads(runCommand, runOptions.threads, "threads to use (default, or 0: all cores)");
 
   BenchOptions benchOptions;
   CLI::App* benchCommand = app.add_subcommand("bench", "time the model on random data");
   addCommon(benchCommand, common);
-  benchCommand->add_option("--dim", benchOptions.dims, "NAME=VALUE for every symbolic dim");
-  benchCommand->add_option("--threads", benchOptions.threads, "threads to use (default: all cores)")
-      ->check(CLI::Range(1, 1024));
+  addRepeated(benchCommand, "--dim", benchOptions.dims, "NAME=VALUE for every symbolic dim");
+  addThreads(benchCommand, benchOptions.threads, "threads to use (default, or 0: all cores)");
   benchCommand->add_option("--seconds", benchOptions.seconds, "how long to keep timing")
       ->check(CLI::Range(0.0, 600.0));
   benchCommand->add_flag("--kernels", benchOptions.kernels,
@@ -454,9 +533,8 @@ int main(int argc, char** argv) {
   CLI::App* tuneCommand = app.add_subcommand(
       "tune", "time every candidate schedule of each conv and record the fastest");
   addCommon(tuneCommand, common);
-  tuneCommand->add_option("--dim", tuneOptions.dims, "NAME=VALUE for every symbolic dim");
-  tuneCommand->add_option("--threads", tuneOptions.threads, "threads to time with (default: 1)")
-      ->check(CLI::Range(1, 1024));
+  addRepeated(tuneCommand, "--dim", tuneOptions.dims, "NAME=VALUE for every symbolic dim");
+  addThreads(tuneCommand, tuneOptions.threads, "threads to time with (default: 1; 0: all cores)");
   tuneCommand
       ->add_option("--seconds", tuneOptions.seconds,
                    "how long to time each candidate in each pass (default: 0.3)")

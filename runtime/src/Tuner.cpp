@@ -177,11 +177,6 @@ TuningResult tuneSource(const std::string& source, const std::string& fileName,
   return result;
 }
 
-TuningResult tuneFile(const std::string& path, const TuningOptions& options) {
-  std::unique_ptr<SourceFile> file = readSourceFile(path);
-  return tuneSource(file->text(), file->name(), options);
-}
-
 std::optional<double> pickSlowdownPercent(double pickSeconds, double bestSeconds) {
   if (!(pickSeconds > 0) || !(bestSeconds > 0)) return std::nullopt;
   return 100.0 * (pickSeconds / bestSeconds - 1);

@@ -61,9 +61,6 @@ struct TuningResult {
 TuningResult tuneSource(const std::string& source, const std::string& fileName,
                         const TuningOptions& options);
 
-// The same for the model in the file at `path` (read as every compile reads it).
-TuningResult tuneFile(const std::string& path, const TuningOptions& options);
-
 // How much slower the compiler's pick ran than the tuned best, in percent; nothing when
 // either time is unknown (not measured, or missing from the cache).
 std::optional<double> pickSlowdownPercent(double pickSeconds, double bestSeconds);
