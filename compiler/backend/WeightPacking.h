@@ -26,8 +26,10 @@ class WeightPacking {
 
   // The packed layout of weight `param` as text: "[O][I/groups][K]", "[O/4][K][I][4]".
   std::string describe(const ir::Value& param) const;
-  // `user` holds `param` in its declared layout.
-  std::vector<float> pack(const ir::Value& param, const float* user) const;
+  // What the runtime packs by (runtime/src/Runner.h: packParam): output channels per
+  // block (0: PyTorch's order) and input channels per block as asked (0: all).
+  int64_t block() const { return block_; }
+  int64_t inputBlockOption() const { return inputBlock_; }
 
  private:
   explicit WeightPacking(int64_t block, int64_t inputBlock = 0)

@@ -139,6 +139,41 @@ SymExpr SymExpr::max(const SymExpr& a, const SymExpr& b) {
   return makeNode(Kind::Max, a, b, 0);
 }
 
+std::vector<SymExpr::Step> SymExpr::postfix() const {
+  std::vector<Step> steps;
+  auto walk = [&](const Node& n, auto& self) -> void {
+    // Unary nodes carry a placeholder right operand.
+    const bool binary = n.kind == Kind::Add || n.kind == Kind::Max;
+    if (n.kind != Kind::Const && n.kind != Kind::Floor) self(*n.lhsNode, self);
+    if (binary) self(*n.rhsNode, self);
+    switch (n.kind) {
+      case Kind::Const:
+        steps.push_back({Step::Op::Const, n.value, 1, ""});
+        break;
+      case Kind::Floor:
+        steps.push_back({Step::Op::Floor, n.value, n.divisor, n.symbol});
+        break;
+      case Kind::Add:
+        steps.push_back({Step::Op::Add, 0, 1, ""});
+        break;
+      case Kind::Scale:
+        steps.push_back({Step::Op::Scale, n.value, 1, ""});
+        break;
+      case Kind::FloorDiv:
+        steps.push_back({Step::Op::FloorDiv, n.value, 1, ""});
+        break;
+      case Kind::Mod:
+        steps.push_back({Step::Op::Mod, n.value, 1, ""});
+        break;
+      case Kind::Max:
+        steps.push_back({Step::Op::Max, 0, 1, ""});
+        break;
+    }
+  };
+  walk(*node_, walk);
+  return steps;
+}
+
 std::optional<int64_t> SymExpr::evaluate(const SymbolBindings& bindings) const {
   try {
     const Node& n = *node_;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cnv::ir {
 
@@ -45,6 +46,16 @@ class SymExpr {
   // overflows int64.
   std::optional<int64_t> evaluate(const SymbolBindings& bindings) const;
   std::string str() const;
+  // The expression in postfix order, for evaluators outside the compiler (the
+  // runtime's programs): each step pops its operands and pushes its value.
+  struct Step {
+    enum class Op { Const, Floor, Add, Scale, FloorDiv, Mod, Max };
+    Op op;
+    int64_t value;       // Const; Floor's offset c; Scale's factor; FloorDiv's and Mod's divisor
+    int64_t divisor;     // Floor: floor((symbol + value) / divisor)
+    std::string symbol;  // Floor
+  };
+  std::vector<Step> postfix() const;
   bool operator==(const SymExpr& other) const;
   bool operator!=(const SymExpr& other) const { return !(*this == other); }
 

@@ -4,9 +4,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "cnv/Export.h"
+
 namespace cnv {
 
-class Error : public std::runtime_error {
+class CNV_API Error : public std::runtime_error {
  public:
   enum class Kind {
     Model,     // the .cnv text is wrong (syntax, names, shapes); message holds diagnostics

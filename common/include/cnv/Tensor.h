@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "cnv/Export.h"
+
 namespace cnv {
 
 struct TensorView {
@@ -17,7 +19,7 @@ struct MutableTensorView {
   std::vector<int64_t> shape;
 };
 
-class Tensor {
+class CNV_API Tensor {
  public:
   Tensor() = default;
   // Zero-filled. Throws cnv::Error (Data) if the element count overflows.
@@ -38,8 +40,8 @@ class Tensor {
 
 // The number of elements of `shape`; throws cnv::Error (Data) for a negative dim or an
 // element count (or byte count) that overflows.
-int64_t elementCount(const std::vector<int64_t>& shape);
+CNV_API int64_t elementCount(const std::vector<int64_t>& shape);
 
-std::string shapeString(const std::vector<int64_t>& shape);
+CNV_API std::string shapeString(const std::vector<int64_t>& shape);
 
 }  // namespace cnv

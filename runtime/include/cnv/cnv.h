@@ -5,9 +5,18 @@
 //   auto outputs = model.run({{"x", {input.data(), {8, 100, 2}}}});
 //
 // Every failure throws cnv::Error (cnv/Error.h); none aborts the process.
+//
+// Threads: one Model may be run (run, runInto, outputShapes) from any number of
+// threads at once, and every result equals the single-threaded one: each run has
+// scratch memory of its own, and no lock is held while kernels run. setParam is safe
+// while runs are in flight: it waits for them, and holds new runs back until the
+// param is bound. All models share one process-wide pool of worker threads, one per
+// core (setParallelFor hands their work to the host's own pool). A Model must outlive
+// its runs. The C API (cnv/cnv_c.h) makes the same promises.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +24,7 @@
 #include <vector>
 
 #include "cnv/Error.h"
+#include "cnv/Export.h"
 #include "cnv/Tensor.h"
 
 namespace cnv {
@@ -45,7 +55,7 @@ struct CompileOptions {
 
 struct ModelFactory;
 
-class Model {
+class CNV_API Model {
  public:
   static Model fromFile(const std::string& path, const CompileOptions& options = {});
   static Model fromSource(const std::string& source, const std::string& fileName = "<source>",
@@ -74,8 +84,9 @@ class Model {
 
   // The same, writing each output into a caller-owned buffer of exactly the output's
   // shape (see outputShapes), which overlaps no input and no other output (a usage
-  // error otherwise: cnv does not run in place). Nothing is allocated per call once the model has run at
-  // this size: the fastest way to run a model repeatedly.
+  // error otherwise: cnv does not run in place). Shapes, run-time checks and scratch
+  // memory are planned once per size and kept: the fastest way to run a model
+  // repeatedly.
   void runInto(const std::map<std::string, TensorView>& inputs,
                const std::map<std::string, MutableTensorView>& outputs, int threads = 0) const;
   std::map<std::string, std::vector<int64_t>> outputShapes(
@@ -90,5 +101,12 @@ class Model {
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Hands every model's parallel work to the host's own pool, process-wide:
+// parallelFor(parts, task) must call task(part) once for each part in [0, parts), on
+// any threads, and return when all have returned; models split their work into at
+// most `concurrency` parts. An empty function returns to cnv's pool.
+using ParallelFor = std::function<void(int parts, const std::function<void(int)>& task)>;
+CNV_API void setParallelFor(ParallelFor parallelFor, int concurrency);
 
 }  // namespace cnv

@@ -1,0 +1,87 @@
+// Runs a Program: binds and packs its params, checks inputs and run-time conditions,
+// and calls its kernels over the shared thread pool. The one run loop behind the JIT's
+// cnv::Model, the C API and ahead-of-time objects, so all three compute bit for bit
+// the same.
+//
+// Threads: any number of threads may run one Runner at once; each run takes a context
+// (scratch buffers, the plan of its last size) of its own from a free list. Binding a
+// param waits for the runs in flight and holds new ones back until it is done.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "Program.h"
+
+namespace cnv::rt {
+
+// Every kernel's signature (see compiler/backend/Kernel.h).
+using KernelFunction = void (*)(float* const* buffers, const int64_t* scalars);
+
+// The scalar slots a kernel reads (compiler/backend/Kernel.h's ScalarSlot).
+enum ScalarSlot : int {
+  kBatchBegin = 0,
+  kBatchEnd,
+  kInputWidth,
+  kOutputWidth,
+  kPadLeft,
+  kWidthBegin,
+  kWidthEnd,
+  kScalarCount
+};
+
+class Runner {
+ public:
+  // `functions`: program.functionCount addresses.
+  Runner(Program program, std::vector<KernelFunction> functions);
+  ~Runner();
+
+  const Program& program() const { return program_; }
+
+  // Index of the input, param or output `name`; a usage error naming the model if none.
+  size_t inputIndex(const std::string& name) const;
+  size_t paramIndex(const std::string& name) const;
+  size_t outputIndex(const std::string& name) const;
+
+  // `value` in the param's declared layout and shape; copied and packed.
+  void setParam(size_t param, const TensorView& value);
+  std::vector<std::string> unboundParams() const;
+
+  // inputs[i] for input i, in its declared layout. Output shapes in their declared
+  // layouts, parallel to the outputs.
+  std::vector<std::vector<int64_t>> outputShapes(const TensorView* inputs) const;
+  // outputs[o] for output o, each of exactly its shape, overlapping no input or other
+  // output. threads ≤ 0: every available thread. With `kernelSeconds`
+  // (program().kernels.size() entries), each kernel's wall time goes there.
+  void run(const TensorView* inputs, const MutableTensorView* outputs, int threads,
+           double* kernelSeconds = nullptr) const;
+
+ private:
+  struct Context;
+  struct SizedPlan;
+  std::vector<int64_t> bindSymbols(const TensorView* inputs) const;
+  void checkRuntimeConditions(const std::vector<int64_t>& symbols) const;
+  const SizedPlan& planFor(Context& context, const std::vector<int64_t>& symbols) const;
+  std::vector<int64_t> valueShape(const Program::Value& value,
+                                  const std::vector<int64_t>& symbols) const;
+  std::unique_ptr<Context> acquireContext() const;
+  void releaseContext(std::unique_ptr<Context> context) const;
+
+  Program program_;
+  std::vector<KernelFunction> functions_;
+  // packed[kernel][buffer]: the param as that kernel wants it; empty if not packed.
+  std::vector<std::vector<std::vector<float>>> packed_;
+  std::vector<bool> bound_;
+  mutable std::shared_mutex paramsMutex_;  // runs share it; setParam takes it alone
+  mutable std::mutex contextsMutex_;
+  mutable std::vector<std::unique_ptr<Context>> freeContexts_;
+};
+
+// Packs `user` (param `param` in its declared layout) as `packing` says.
+std::vector<float> packParam(const Program::Param& param, const Program::Packing& packing,
+                             const float* user);
+
+}  // namespace cnv::rt
