@@ -86,10 +86,17 @@ Runner::Runner(Program program, std::vector<KernelFunction> functions)
   program_.validate();
   if (functions_.size() != static_cast<size_t>(program_.functionCount))
     throw internalError("internal error: a program's kernel count and its functions disagree");
-  packed_.resize(program_.kernels.size());
+  auto bindings = std::make_shared<Bindings>();
+  bindings->packed.resize(program_.kernels.size());
   for (size_t k = 0; k < program_.kernels.size(); ++k)
-    packed_[k].resize(program_.kernels[k].buffers.size());
-  bound_.assign(program_.params.size(), false);
+    bindings->packed[k].resize(program_.kernels[k].buffers.size());
+  bindings->bound.assign(program_.params.size(), false);
+  bindings_ = std::move(bindings);
+}
+
+std::shared_ptr<const Runner::Bindings> Runner::bindings() const {
+  std::lock_guard<std::mutex> lock(bindingsMutex_);
+  return bindings_;
 }
 
 Runner::~Runner() = default;
@@ -122,24 +129,31 @@ void Runner::setParam(size_t index, const TensorView& value) {
         shapeString(param.shape), spec.layout.empty() ? "" : fmt::format(" (layout {})", spec.layout),
         shapeString(value.shape)));
   if (!value.data) throw usageError(fmt::format("param '{}': null data pointer", spec.name));
-  // Packed before the lock, so runs in flight wait only for the swap.
-  std::vector<std::pair<std::vector<float>*, std::vector<float>>> packs;
+  // Packed outside the lock; runs in flight keep the snapshot they started with.
+  std::vector<std::pair<size_t, size_t>> targets;
+  std::vector<std::shared_ptr<const std::vector<float>>> packs;
   for (size_t k = 0; k < program_.kernels.size(); ++k) {
     const Program::Kernel& kernel = program_.kernels[k];
     for (size_t b = 0; b < kernel.buffers.size(); ++b)
-      if (kernel.packings[b].param == static_cast<int32_t>(index))
-        packs.emplace_back(&packed_[k][b], packParam(param, kernel.packings[b], value.data));
+      if (kernel.packings[b].param == static_cast<int32_t>(index)) {
+        targets.emplace_back(k, b);
+        packs.push_back(std::make_shared<const std::vector<float>>(
+            packParam(param, kernel.packings[b], value.data)));
+      }
   }
-  std::unique_lock<std::shared_mutex> lock(paramsMutex_);
-  for (auto& [target, pack] : packs) target->swap(pack);
-  bound_[index] = true;
+  std::lock_guard<std::mutex> lock(bindingsMutex_);
+  auto next = std::make_shared<Bindings>(*bindings_);
+  for (size_t t = 0; t < targets.size(); ++t)
+    next->packed[targets[t].first][targets[t].second] = std::move(packs[t]);
+  next->bound[index] = true;
+  bindings_ = std::move(next);
 }
 
 std::vector<std::string> Runner::unboundParams() const {
-  std::shared_lock<std::shared_mutex> lock(paramsMutex_);
+  const std::shared_ptr<const Bindings> current = bindings();
   std::vector<std::string> names;
-  for (size_t i = 0; i < bound_.size(); ++i)
-    if (!bound_[i]) names.push_back(program_.paramSpecs[i].name);
+  for (size_t i = 0; i < current->bound.size(); ++i)
+    if (!current->bound[i]) names.push_back(program_.paramSpecs[i].name);
   return names;
 }
 
@@ -283,12 +297,9 @@ void Runner::releaseContext(std::unique_ptr<Context> context) const {
 
 void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int threads,
                  double* kernelSeconds) const {
-  std::shared_lock<std::shared_mutex> paramsLock(paramsMutex_);
-  for (size_t i = 0; i < bound_.size(); ++i)
-    if (!bound_[i]) {
-      paramsLock.unlock();
-      throw usageError(fmt::format("params not bound: {}", joined(unboundParams())));
-    }
+  const std::shared_ptr<const Bindings> params = bindings();
+  if (std::find(params->bound.begin(), params->bound.end(), false) != params->bound.end())
+    throw usageError(fmt::format("params not bound: {}", joined(unboundParams())));
   const std::vector<int64_t> symbols = bindSymbols(inputs);
   // Kernels write outputs (and partial sums) while they still read their inputs, so no
   // output may share memory with an input or another output.
@@ -370,7 +381,7 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
     context.buffers.clear();
     for (size_t b = 0; b < kernel.buffers.size(); ++b)
       context.buffers.push_back(kernel.packings[b].param >= 0
-                                    ? const_cast<float*>(packed_[i][b].data())
+                                    ? const_cast<float*>(params->packed[i][b]->data())
                                     : context.storage[kernel.buffers[b]]);
     const size_t scratchSlot = context.buffers.size();
     context.buffers.push_back(nullptr);

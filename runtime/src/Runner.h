@@ -5,13 +5,13 @@
 //
 // Threads: any number of threads may run one Runner at once; each run takes a context
 // (scratch buffers, the plan of its last size) of its own from a free list. Binding a
-// param waits for the runs in flight and holds new ones back until it is done.
+// param never waits for runs: the packed params are an immutable snapshot that each
+// run takes when it starts, and setParam publishes a new one.
 #pragma once
 
 #include <array>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <vector>
 
 #include "Program.h"
@@ -72,10 +72,14 @@ class Runner {
 
   Program program_;
   std::vector<KernelFunction> functions_;
-  // packed[kernel][buffer]: the param as that kernel wants it; empty if not packed.
-  std::vector<std::vector<std::vector<float>>> packed_;
-  std::vector<bool> bound_;
-  mutable std::shared_mutex paramsMutex_;  // runs share it; setParam takes it alone
+  struct Bindings {
+    // packed[kernel][buffer]: the param as that kernel wants it; null if not a param.
+    std::vector<std::vector<std::shared_ptr<const std::vector<float>>>> packed;
+    std::vector<bool> bound;
+  };
+  std::shared_ptr<const Bindings> bindings() const;
+  std::shared_ptr<const Bindings> bindings_;
+  mutable std::mutex bindingsMutex_;  // guards the pointer, not what it points to
   mutable std::mutex contextsMutex_;
   mutable std::vector<std::unique_ptr<Context>> freeContexts_;
 };

@@ -13,8 +13,9 @@
  *
  * Threads. A model may be run from any number of threads at once (cnv_model_run is
  * safe to call concurrently on one model, and every result equals the single-threaded
- * one). Binding a param (cnv_model_set_param*) is safe while runs are in flight: it
- * waits for them and holds new runs back until it is done. Models share one
+ * one). Binding a param (cnv_model_set_param*) is safe while runs are in flight and
+ * never waits for them: a run uses the params bound when it started; runs that start
+ * after the call returns use the new value. Models share one
  * process-wide pool of worker threads sized to the cores; cnv_set_parallel_for hands
  * their work to the host's own pool instead. Freeing a model while it runs is an
  * error of the caller. */
