@@ -1,13 +1,18 @@
 #include "compiler/backend/Backend.h"
 
 #include <fmt/format.h>
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <algorithm>
 
 #include "cnv/Error.h"
 #include "compiler/backend/Jit.h"
 #include "compiler/backend/KernelBuilder.h"
 #include "compiler/backend/LlvmTarget.h"
+#include "compiler/backend/ObjectCache.h"
 #include "compiler/backend/Planner.h"
 #include "compiler/backend/TuningCache.h"
 
@@ -78,6 +83,11 @@ Backend::Backend(const BackendOptions& options)
   if (options.useTuningCache)
     if (auto path = TuningCache::defaultPath())
       tuning_ = std::make_unique<TuningCache>(TuningCache::load(*path));
+  const auto builder = targetMachineBuilder(options.cpu);
+  codeTarget_ = builder.getCPU() + " " + builder.getFeatures().getString();
+  if (options.useCompileCache)
+    if (auto directory = ObjectCache::defaultDirectory())
+      objects_ = std::make_shared<ObjectCache>(*directory);
 }
 
 Backend::~Backend() = default;
@@ -122,14 +132,90 @@ std::string Backend::emitMachineCode(const ir::Graph& graph, const std::vector<K
   return backend::emitMachineCode(*module, *machine_, object);
 }
 
-CompiledKernels Backend::compile(std::vector<Kernel> kernels) const {
+std::string Backend::emitAotObject(const ir::Graph& graph, const std::vector<Kernel>& kernels,
+                                   const std::string& createFunction,
+                                   const std::string& program) const {
+  llvm::LLVMContext context;
+  auto module = emitModule("cnv." + graph.name, pointers(kernels), context);
+  // Internal, so that objects of several models link into one program.
+  std::vector<llvm::Constant*> functions;
+  for (const Kernel& kernel : kernels) {
+    llvm::Function* function = module->getFunction(kernel.symbol);
+    function->setLinkage(llvm::GlobalValue::InternalLinkage);
+    functions.push_back(function);
+  }
+  auto* pointer = llvm::PointerType::get(context, 0);
+  auto* i64 = llvm::Type::getInt64Ty(context);
+  auto* i32 = llvm::Type::getInt32Ty(context);
+  auto* bytes = llvm::ConstantDataArray::getString(context, program, /*AddNull=*/false);
+  auto* programGlobal = new llvm::GlobalVariable(*module, bytes->getType(), true,
+                                                 llvm::GlobalValue::PrivateLinkage, bytes,
+                                                 createFunction + ".program");
+  auto* tableType = llvm::ArrayType::get(pointer, functions.size());
+  auto* table = new llvm::GlobalVariable(*module, tableType, true, llvm::GlobalValue::PrivateLinkage,
+                                         llvm::ConstantArray::get(tableType, functions),
+                                         createFunction + ".kernels");
+  auto* runtimeCreate = llvm::cast<llvm::Function>(
+      module
+          ->getOrInsertFunction("cnv_aot_model_create",
+                                llvm::FunctionType::get(i32, {pointer, i64, pointer, i64, pointer}, false))
+          .getCallee());
+  auto* create = llvm::Function::Create(llvm::FunctionType::get(i32, {pointer}, false),
+                                        llvm::GlobalValue::ExternalLinkage, createFunction, *module);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", create));
+  b.CreateRet(b.CreateCall(runtimeCreate,
+                           {programGlobal, b.getInt64(program.size()), table,
+                            b.getInt64(functions.size()), create->getArg(0)}));
+  std::string problems;
+  llvm::raw_string_ostream stream(problems);
+  if (llvm::verifyModule(*module, &stream))
+    throw internalError("internal error: the ahead-of-time module is invalid: " + stream.str());
+  optimizeModule(*module, *machine_);
+  return backend::emitMachineCode(*module, *machine_, true);
+}
+
+std::vector<std::string> Backend::enabledCpuFeatures() const {
+  // The subtarget's own bits: a named CPU's features come from its name, not a list.
+  const llvm::MCSubtargetInfo& subtarget = *machine_->getMCSubtargetInfo();
+  std::vector<std::string> enabled;
+  for (const llvm::SubtargetFeatureKV& feature : subtarget.getAllProcessorFeatures())
+    if (subtarget.getFeatureBits().test(feature.Value)) enabled.push_back(feature.Key);
+  return enabled;
+}
+
+CompiledKernels Backend::compile(std::vector<Kernel> kernels, const std::string& cacheText) const {
   CompiledKernels compiled;
-  compiled.jit_ = Jit::create(options_.cpu);
+  std::string key;
+  if (objects_ && !cacheText.empty()) {
+    // Everything that decides the kernels' code besides the source and the IR.
+    std::string description = fmt::format("target {}\nmachine {}\ncpu {}\nstrategy {}\n",
+                                          codeTarget_, machineKey(target_), options_.cpu,
+                                          options_.strategy);
+    for (const Kernel& kernel : kernels)
+      description += fmt::format("kernel {} {} {} {}\n", kernel.symbol, kernel.strategy->name(),
+                                 kernel.schedule->label(), static_cast<int>(kernel.chosenBy));
+    key = ObjectCache::key(description + cacheText);
+    if (auto entry = objects_->load(key); entry && entry->symbols.size() == kernels.size()) {
+      try {
+        compiled.jit_ = Jit::create(options_.cpu);
+        for (std::string& object : entry->objects)
+          compiled.jit_->addObject(llvm::MemoryBuffer::getMemBufferCopy(object, "cnv.cached"));
+        for (void* address : compiled.jit_->lookup(entry->symbols))
+          compiled.functions_.push_back(reinterpret_cast<KernelFunction>(address));
+        compiled.distinct_ = compiled.cached_ = entry->objects.size();
+        compiled.kernels_ = std::move(kernels);
+        return compiled;
+      } catch (const Error&) {
+        compiled = CompiledKernels();  // an entry that does not link is compiled anew
+      }
+    }
+  }
+  compiled.jit_ = Jit::create(options_.cpu, 0, key.empty() ? nullptr : objects_);
   std::vector<std::string> symbols;
   // Kernels whose IR is the same but for their name (a stack of identical layers) are
   // compiled once: optimizing and compiling is nearly all of a compile's time, emitting
-  // and printing the IR a small part of it.
-  std::map<std::string, std::string> symbolOfIr;
+  // and printing the IR a small part of it. Each distinct kernel is named by its IR.
+  std::vector<std::string> distinct;
   for (const Kernel& kernel : kernels) {
     // A module (and context) per kernel, so that the JIT's threads compile them
     // concurrently.
@@ -140,15 +226,24 @@ CompiledKernels Backend::compile(std::vector<Kernel> kernels) const {
     std::string ir;
     llvm::raw_string_ostream stream(ir);
     module->print(stream, nullptr);
-    auto [known, added] = symbolOfIr.emplace(stream.str(), kernel.symbol);
-    symbols.push_back(known->second);
-    if (!added) continue;
-    function->setName(kernel.symbol);
-    module->setModuleIdentifier("cnv." + kernel.symbol);
+    const std::string symbol = "cnv_kernel_" + ObjectCache::digest(stream.str());
+    symbols.push_back(symbol);
+    if (std::find(distinct.begin(), distinct.end(), symbol) != distinct.end()) continue;
+    distinct.push_back(symbol);
+    function->setName(symbol);
+    module->setModuleIdentifier(symbol);
     compiled.jit_->addModule(std::move(module), std::move(context));
   }
   for (void* address : compiled.jit_->lookup(symbols))
     compiled.functions_.push_back(reinterpret_cast<KernelFunction>(address));
+  compiled.distinct_ = distinct.size();
+  if (!key.empty()) {
+    ObjectCache::Entry entry;
+    entry.symbols = symbols;
+    for (const std::string& module : distinct)
+      if (auto object = objects_->takeCompiled(module)) entry.objects.push_back(std::move(*object));
+    if (entry.objects.size() == distinct.size()) objects_->store(key, entry);
+  }
   compiled.kernels_ = std::move(kernels);
   return compiled;
 }

@@ -26,6 +26,7 @@ class TargetMachine;
 namespace cnv::backend {
 
 class Jit;
+class ObjectCache;
 class TuningCache;
 
 struct BackendOptions {
@@ -40,6 +41,9 @@ struct BackendOptions {
   std::map<size_t, std::string> schedules = {};
   // Whether the tuning cache (TuningCache::defaultPath) is read.
   bool useTuningCache = true;
+  // Whether compiled kernels are looked up in and stored to the compile cache
+  // (ObjectCache::defaultDirectory) when compile is given the text they came from.
+  bool useCompileCache = true;
 };
 
 // Kernels compiled into this process; the code lives as long as this object.
@@ -52,11 +56,16 @@ class CompiledKernels {
 
   const std::vector<Kernel>& kernels() const { return kernels_; }
   KernelFunction function(size_t kernel) const { return functions_[kernel]; }
+  // How many distinct kernels were compiled, and how many of them the compile cache
+  // held.
+  size_t distinctKernels() const { return distinct_; }
+  size_t cachedKernels() const { return cached_; }
 
  private:
   friend class Backend;
   std::vector<Kernel> kernels_;
   std::vector<KernelFunction> functions_;
+  size_t distinct_ = 0, cached_ = 0;
   std::unique_ptr<Jit> jit_;
 };
 
@@ -73,14 +82,29 @@ class Backend {
   std::string emitLlvmIr(const ir::Graph& graph, const std::vector<Kernel>& kernels) const;
   std::string emitMachineCode(const ir::Graph& graph, const std::vector<Kernel>& kernels,
                               bool object) const;
+  // An object file for programs that link the runtime library and not LLVM: the
+  // kernels (internal), the serialized program (runtime/src/Program.h) and
+  //   cnv_status <createFunction>(cnv_model** model)
+  // which hands both to cnv_aot_model_create (cnv/cnv_runtime.h). Kernel k of the
+  // program calls kernel k of `kernels`.
+  std::string emitAotObject(const ir::Graph& graph, const std::vector<Kernel>& kernels,
+                            const std::string& createFunction, const std::string& program) const;
+  // The CPU name and the features code is generated for, as LLVM names them.
+  const std::string& codeTarget() const { return codeTarget_; }
+  std::vector<std::string> enabledCpuFeatures() const;
+
   // One module per kernel, optimized and compiled concurrently (one thread per core).
-  CompiledKernels compile(std::vector<Kernel> kernels) const;
+  // With `cacheText` (the source and the IR the kernels came from) the compile cache is
+  // used: its entry loaded when one holds these kernels, else written.
+  CompiledKernels compile(std::vector<Kernel> kernels, const std::string& cacheText = "") const;
 
  private:
   BackendOptions options_;
   Target target_;
   const Strategy* preferred_ = nullptr;
   std::unique_ptr<TuningCache> tuning_;
+  std::shared_ptr<ObjectCache> objects_;
+  std::string codeTarget_;  // the CPU and features code is generated for
   std::unique_ptr<llvm::TargetMachine> machine_;
 };
 

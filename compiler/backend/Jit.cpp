@@ -1,6 +1,7 @@
 #include "compiler/backend/Jit.h"
 
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 
 #include <set>
@@ -8,20 +9,28 @@
 
 #include "cnv/Error.h"
 #include "compiler/backend/LlvmTarget.h"
+#include "compiler/backend/ObjectCache.h"
 
 namespace cnv::backend {
 
 Jit::~Jit() = default;
 
-std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads) {
+std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads,
+                                 std::shared_ptr<ObjectCache> cache) {
   std::unique_ptr<Jit> jit(new Jit());
   auto builder = targetMachineBuilder(cpu);
   if (compileThreads == 0) compileThreads = std::max(1u, std::thread::hardware_concurrency());
-  jit->jit_ = unwrapOrThrow(llvm::orc::LLJITBuilder()
-                                .setJITTargetMachineBuilder(builder)
-                                .setNumCompileThreads(compileThreads)
-                                .create(),
-                            "creating the JIT");
+  llvm::orc::LLJITBuilder jitBuilder;
+  jitBuilder.setJITTargetMachineBuilder(builder).setNumCompileThreads(compileThreads);
+  if (cache)
+    jitBuilder.setCompileFunctionCreator(
+        [cache](llvm::orc::JITTargetMachineBuilder machineBuilder)
+            -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+          return std::make_unique<llvm::orc::ConcurrentIRCompiler>(std::move(machineBuilder),
+                                                                   cache.get());
+        });
+  jit->jit_ = unwrapOrThrow(jitBuilder.create(), "creating the JIT");
+  jit->cache_ = std::move(cache);
   // Optimization runs as each module materializes, on the compile thread that takes
   // it, with a TargetMachine of its own (they are not shared across threads).
   jit->jit_->getIRTransformLayer().setTransform(
@@ -46,6 +55,12 @@ void Jit::addModule(std::unique_ptr<llvm::Module> module,
   llvm::orc::ThreadSafeModule threadSafe(std::move(module), std::move(context));
   if (auto error = jit_->addIRModule(std::move(threadSafe)))
     throw internalError("internal error: adding a module to the JIT: " +
+                        llvm::toString(std::move(error)));
+}
+
+void Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {
+  if (auto error = jit_->addObjectFile(std::move(object)))
+    throw internalError("internal error: adding a cached object to the JIT: " +
                         llvm::toString(std::move(error)));
 }
 

@@ -56,6 +56,8 @@ const std::vector<CpuChoice>& cpuChoices() {
 
 }  // namespace
 
+const char* codeGeneratorBuild() { return __DATE__ " " __TIME__; }
+
 llvm::orc::JITTargetMachineBuilder targetMachineBuilder(const std::string& cpu) {
   initializeLlvm();
   auto builder =

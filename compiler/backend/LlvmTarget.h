@@ -31,6 +31,9 @@ Target targetOf(const llvm::TargetMachine& machine);
 // and triple). O2: O3's extra passes buy the kernels nothing and cost compile time.
 void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine);
 
+// When this code generator was built: the compile cache's entries hold for one build.
+const char* codeGeneratorBuild();
+
 // `module` as assembly text or as an object file for `machine`.
 std::string emitMachineCode(llvm::Module& module, llvm::TargetMachine& machine, bool object);
 

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -18,9 +19,12 @@
 #include "compiler/Compiler.h"
 #include "compiler/Report.h"
 #include "compiler/backend/Backend.h"
+#include "compiler/backend/ObjectCache.h"
 #include "compiler/backend/LlvmTarget.h"
 #include "compiler/backend/Planner.h"
+#include "compiler/driver/AotHeader.h"
 #include "compiler/driver/OnednnComparison.h"
+#include "runtime/src/ProgramBuilder.h"
 #include "fma_peak.h"
 #include "runtime/src/ModelFactory.h"
 #include "runtime/src/Tuner.h"
@@ -144,6 +148,7 @@ struct CompileOptions {
   std::string emit;
   std::string dumpAfter;
   std::string outputFile;
+  std::string headerFile;
   bool listPasses = false;
   bool locations = false;
   bool report = false;
@@ -175,6 +180,8 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
                     : onlyDiagnostics     ? Emit::None
                                           : Emit::Ir;
 
+  if (!options.headerFile.empty() && emit != Emit::Obj)
+    throw cnv::usageError("--header goes with --emit=obj: it declares the object's entry point");
   cnv::ParsedSource parsed = cnv::parseSource(readModelSource(common.file));
   if (emit == Emit::Ast) {
     writeResult(cnv::ast::dump(parsed.module), options.outputFile);
@@ -213,10 +220,29 @@ int compile(const CommonOptions& common, const CompileOptions& options) {
     writeResult(backend->emitLlvmIr(graph, kernels), options.outputFile);
     return 0;
   }
-  const bool object = emit == Emit::Obj;
+  if (emit == Emit::Asm) {
+    writeResult(backend->emitMachineCode(graph, kernels, false), options.outputFile);
+    return 0;
+  }
+  // An object for programs that link the runtime library and not LLVM: the kernels and
+  // the program that runs them.
   std::string outputFile = options.outputFile;
-  if (object && outputFile.empty()) outputFile = graph.name + ".o";
-  writeResult(backend->emitMachineCode(graph, kernels, object), outputFile);
+  if (outputFile.empty()) outputFile = graph.name + ".o";
+  std::vector<int32_t> functionOf;
+  for (size_t k = 0; k < kernels.size(); ++k) functionOf.push_back(static_cast<int32_t>(k));
+  cnv::rt::Program program =
+      cnv::rt::buildProgram(compiled, kernels, functionOf, static_cast<int32_t>(kernels.size()));
+  program.cpu = backend->codeTarget().substr(0, backend->codeTarget().find(' '));
+  program.cpuFeatures = backend->enabledCpuFeatures();
+  const std::string create = "cnv_" + graph.name + "_create";
+  writeResult(backend->emitAotObject(graph, kernels, create, cnv::rt::serialize(program)),
+              outputFile);
+  if (!options.headerFile.empty())
+    writeResult(cnv::formatAotHeader(
+                    program, create, std::filesystem::path(compiled.source->name()).filename(),
+                    outputFile == "-" ? graph.name + ".o"
+                                      : std::filesystem::path(outputFile).filename().string()),
+                options.headerFile);
   return 0;
 }
 
@@ -365,7 +391,15 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   const double peak = cnv::bench::measureFmaPeak(0.2) * threads;
   const double gflops = flops / (best * 1e-3) / 1e9;
+  const auto [distinct, cached] = cnv::ModelFactory::cachedKernels(model);
   std::cout << fmt::format("compile: {:.1f} ms\n", compileMs);
+  std::cout << fmt::format("compile cache: {}\n",
+                           !cnv::backend::ObjectCache::defaultDirectory()
+                               ? std::string("off")
+                               : cached == distinct && distinct > 0
+                                     ? fmt::format("hit ({} kernel{})", cached, cached == 1 ? "" : "s")
+                                     : fmt::format("miss, {} kernel{} compiled and stored", distinct,
+                                                   distinct == 1 ? "" : "s"));
   std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs, threads);
   std::cout << fmt::format("measured FMA peak: {:.1f} GFLOP/s ({} thread{}, <{} x float>)\n", peak,
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());
@@ -496,6 +530,9 @@ int main(int argc, char** argv) {
   compileCommand->add_option("--dump-after", compileOptions.dumpAfter,
                              "print the IR after PASS, or after every pass (all)");
   compileCommand->add_option("-o", compileOptions.outputFile, "write the result to FILE");
+  compileCommand->add_option("--header", compileOptions.headerFile,
+                             "with --emit=obj: also write a C header declaring the object's "
+                             "entry point to FILE");
   compileCommand->add_flag("--locations", compileOptions.locations,
                            "print source locations in the IR");
   compileCommand->add_flag(

@@ -89,6 +89,44 @@ struct CParallelFor : cnv::rt::HostParallelFor {
   }
 };
 
+// Whether this machine has `feature` (LLVM's name); true for names it cannot check.
+bool hostHas(const std::string& feature) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CNV_FEATURE(llvmName, gccName) \
+  if (feature == llvmName) return __builtin_cpu_supports(gccName);
+  CNV_FEATURE("sse2", "sse2")
+  CNV_FEATURE("sse3", "sse3")
+  CNV_FEATURE("ssse3", "ssse3")
+  CNV_FEATURE("sse4.1", "sse4.1")
+  CNV_FEATURE("sse4.2", "sse4.2")
+  CNV_FEATURE("popcnt", "popcnt")
+  CNV_FEATURE("avx", "avx")
+  CNV_FEATURE("avx2", "avx2")
+  CNV_FEATURE("fma", "fma")
+  CNV_FEATURE("bmi", "bmi")
+  CNV_FEATURE("bmi2", "bmi2")
+  CNV_FEATURE("aes", "aes")
+  CNV_FEATURE("pclmul", "pclmul")
+  CNV_FEATURE("avx512f", "avx512f")
+  CNV_FEATURE("avx512bw", "avx512bw")
+  CNV_FEATURE("avx512dq", "avx512dq")
+  CNV_FEATURE("avx512vl", "avx512vl")
+  CNV_FEATURE("avx512cd", "avx512cd")
+  CNV_FEATURE("avx512vbmi", "avx512vbmi")
+  CNV_FEATURE("avx512vbmi2", "avx512vbmi2")
+  CNV_FEATURE("avx512ifma", "avx512ifma")
+  CNV_FEATURE("avx512vnni", "avx512vnni")
+  CNV_FEATURE("avx512bitalg", "avx512bitalg")
+  CNV_FEATURE("avx512vpopcntdq", "avx512vpopcntdq")
+  CNV_FEATURE("avx512bf16", "avx512bf16")
+  CNV_FEATURE("gfni", "gfni")
+  CNV_FEATURE("vpclmulqdq", "vpclmulqdq")
+#undef CNV_FEATURE
+#endif
+  (void)feature;
+  return true;
+}
+
 }  // namespace
 
 extern "C" {
@@ -216,6 +254,15 @@ cnv_status cnv_aot_model_create(const unsigned char* program, size_t program_siz
     if (kernel_count > 0) require(kernels, "kernels");
     cnv::rt::Program parsed = cnv::rt::deserialize(
         std::string_view(reinterpret_cast<const char*>(program), program_size));
+    // Kernels for a CPU this machine is not would die of an illegal instruction.
+    std::vector<std::string> missing;
+    for (const std::string& feature : parsed.cpuFeatures)
+      if (!hostHas(feature)) missing.push_back(feature);
+    if (!missing.empty())
+      throw cnv::dataError(fmt::format(
+          "model '{}' was compiled ahead of time for {}, and this machine lacks {}: compile it "
+          "again here, or for a CPU this machine can run (cnvc compile --cpu)",
+          parsed.name, parsed.cpu, fmt::join(missing, ", ")));
     std::vector<cnv::rt::KernelFunction> functions(kernels, kernels + kernel_count);
     auto runner = std::make_shared<cnv::rt::Runner>(std::move(parsed), std::move(functions));
     *model = new cnv_model(nullptr, std::move(runner));

@@ -55,7 +55,11 @@ Model ModelFactory::fromIr(CompiledIr compiled, const backend::BackendOptions& o
   const ir::Graph& graph = impl->graph();
 
   backend::Backend backend(options);
-  impl->kernels = backend.compile(backend.plan(graph));
+  // The compile cache's key holds the source and the IR after the passes (which
+  // pipeline options shape).
+  impl->kernels = backend.compile(backend.plan(graph),
+                                  fmt::format("source\n{}\nmodel {}\n{}", impl->compiled.source->text(),
+                                              graph.name, ir::print(graph)));
   const std::vector<backend::Kernel>& kernels = impl->kernels.kernels();
   std::vector<int32_t> functionOf;
   std::vector<rt::KernelFunction> functions;
@@ -82,6 +86,10 @@ std::vector<double> ModelFactory::runTimed(const Model& model,
   std::vector<double> seconds(model.impl_->kernels.kernels().size());
   runInto(model, inputs, outputs, threads, seconds.data());
   return seconds;
+}
+
+std::pair<size_t, size_t> ModelFactory::cachedKernels(const Model& model) {
+  return {model.impl_->kernels.distinctKernels(), model.impl_->kernels.cachedKernels()};
 }
 
 std::shared_ptr<rt::Runner> ModelFactory::runner(const Model& model) { return model.impl_->runner; }

@@ -21,6 +21,8 @@ struct ModelFactory {
   // The same with the back end's options given in full (the tuner names schedules).
   static Model fromIr(CompiledIr compiled, const backend::BackendOptions& options);
   static const ir::Graph& graph(const Model& model);
+  // How many distinct kernels `model` has, and how many came from the compile cache.
+  static std::pair<size_t, size_t> cachedKernels(const Model& model);
   // What runs `model`: the C API's handles hold it.
   static std::shared_ptr<rt::Runner> runner(const Model& model);
   // The kernels `model` runs, one per op, in order.

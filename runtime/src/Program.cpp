@@ -337,6 +337,9 @@ std::string serialize(const Program& p) {
     w.str(c.diagnostic);
   }
   w.i32(p.functionCount);
+  w.str(p.cpu);
+  w.count(p.cpuFeatures.size());
+  for (const std::string& f : p.cpuFeatures) w.str(f);
   return w.take();
 }
 
@@ -405,6 +408,9 @@ Program deserialize(std::string_view bytes) {
     c.diagnostic = r.str();
   }
   p.functionCount = r.i32();
+  p.cpu = r.str();
+  p.cpuFeatures.resize(r.count(8));
+  for (std::string& f : p.cpuFeatures) f = r.str();
   if (!r.atEnd()) Reader::fail();
   try {
     p.validate();

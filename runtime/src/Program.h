@@ -94,6 +94,10 @@ struct Program {
   std::vector<Kernel> kernels;
   std::vector<Check> checks;
   int32_t functionCount = 0;
+  // What the kernels were compiled for: an ahead-of-time object refuses to run on a
+  // machine without these (LLVM's names: "avx512f", "fma", ...).
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
 
   // Throws cnv::Error (Internal) when an index, expression or count is out of range:
   // what the runner relies on.
