@@ -1,4 +1,4 @@
-// The data formats of SPEC §3: .npy arrays and .safetensors weight files, f32 only.
+// The data formats cnv reads and writes: .npy arrays and .safetensors weight files, f32 only.
 // Every malformed file is rejected with cnv::Error (Data) and a message that names the
 // file and the problem; nothing is ever unpickled.
 #pragma once
