@@ -148,24 +148,25 @@ std::string Backend::emitAotObject(const ir::Graph& graph, const std::vector<Ker
   auto* i64 = llvm::Type::getInt64Ty(context);
   auto* i32 = llvm::Type::getInt32Ty(context);
   auto* bytes = llvm::ConstantDataArray::getString(context, program, /*AddNull=*/false);
-  auto* programGlobal = new llvm::GlobalVariable(*module, bytes->getType(), true,
-                                                 llvm::GlobalValue::PrivateLinkage, bytes,
-                                                 createFunction + ".program");
+  auto* programGlobal =
+      new llvm::GlobalVariable(*module, bytes->getType(), true, llvm::GlobalValue::PrivateLinkage,
+                               bytes, createFunction + ".program");
   auto* tableType = llvm::ArrayType::get(pointer, functions.size());
-  auto* table = new llvm::GlobalVariable(*module, tableType, true, llvm::GlobalValue::PrivateLinkage,
-                                         llvm::ConstantArray::get(tableType, functions),
-                                         createFunction + ".kernels");
+  auto* table = new llvm::GlobalVariable(
+      *module, tableType, true, llvm::GlobalValue::PrivateLinkage,
+      llvm::ConstantArray::get(tableType, functions), createFunction + ".kernels");
   auto* runtimeCreate = llvm::cast<llvm::Function>(
       module
-          ->getOrInsertFunction("cnv_aot_model_create",
-                                llvm::FunctionType::get(i32, {pointer, i64, pointer, i64, pointer}, false))
+          ->getOrInsertFunction(
+              "cnv_aot_model_create",
+              llvm::FunctionType::get(i32, {pointer, i64, pointer, i64, pointer}, false))
           .getCallee());
-  auto* create = llvm::Function::Create(llvm::FunctionType::get(i32, {pointer}, false),
-                                        llvm::GlobalValue::ExternalLinkage, createFunction, *module);
+  auto* create =
+      llvm::Function::Create(llvm::FunctionType::get(i32, {pointer}, false),
+                             llvm::GlobalValue::ExternalLinkage, createFunction, *module);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", create));
-  b.CreateRet(b.CreateCall(runtimeCreate,
-                           {programGlobal, b.getInt64(program.size()), table,
-                            b.getInt64(functions.size()), create->getArg(0)}));
+  b.CreateRet(b.CreateCall(runtimeCreate, {programGlobal, b.getInt64(program.size()), table,
+                                           b.getInt64(functions.size()), create->getArg(0)}));
   std::string problems;
   llvm::raw_string_ostream stream(problems);
   if (llvm::verifyModule(*module, &stream))
@@ -188,9 +189,9 @@ CompiledKernels Backend::compile(std::vector<Kernel> kernels, const std::string&
   std::string key;
   if (objects_ && !cacheText.empty()) {
     // Everything that decides the kernels' code besides the source and the IR.
-    std::string description = fmt::format("target {}\nmachine {}\ncpu {}\nstrategy {}\n",
-                                          codeTarget_, machineKey(target_), options_.cpu,
-                                          options_.strategy);
+    std::string description =
+        fmt::format("target {}\nmachine {}\ncpu {}\nstrategy {}\n", codeTarget_,
+                    machineKey(target_), options_.cpu, options_.strategy);
     for (const Kernel& kernel : kernels)
       description += fmt::format("kernel {} {} {} {}\n", kernel.symbol, kernel.strategy->name(),
                                  kernel.schedule->label(), static_cast<int>(kernel.chosenBy));

@@ -52,7 +52,8 @@ std::optional<std::string> ObjectCache::defaultDirectory() {
   if (const char* off = std::getenv("CNV_CACHE"); off && std::string(off) == "off")
     return std::nullopt;
   if (const char* given = std::getenv("CNV_CACHE_DIR"); given && *given) return std::string(given);
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/cnv";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/cnv";
   if (const char* home = std::getenv("HOME"); home && *home)
     return std::string(home) + "/.cache/cnv";
   return std::nullopt;

@@ -19,14 +19,14 @@
 #include "compiler/Compiler.h"
 #include "compiler/Report.h"
 #include "compiler/backend/Backend.h"
-#include "compiler/backend/ObjectCache.h"
 #include "compiler/backend/LlvmTarget.h"
+#include "compiler/backend/ObjectCache.h"
 #include "compiler/backend/Planner.h"
 #include "compiler/driver/AotHeader.h"
 #include "compiler/driver/OnednnComparison.h"
-#include "runtime/src/ProgramBuilder.h"
 #include "fma_peak.h"
 #include "runtime/src/ModelFactory.h"
+#include "runtime/src/ProgramBuilder.h"
 #include "runtime/src/Tuner.h"
 
 namespace {
@@ -394,12 +394,11 @@ int bench(const CommonOptions& common, const BenchOptions& options) {
   const auto [distinct, cached] = cnv::ModelFactory::cachedKernels(model);
   std::cout << fmt::format("compile: {:.1f} ms\n", compileMs);
   std::cout << fmt::format("compile cache: {}\n",
-                           !cnv::backend::ObjectCache::defaultDirectory()
-                               ? std::string("off")
-                               : cached == distinct && distinct > 0
-                                     ? fmt::format("hit ({} kernel{})", cached, cached == 1 ? "" : "s")
-                                     : fmt::format("miss, {} kernel{} compiled and stored", distinct,
-                                                   distinct == 1 ? "" : "s"));
+                           !cnv::backend::ObjectCache::defaultDirectory() ? std::string("off")
+                           : cached == distinct && distinct > 0
+                               ? fmt::format("hit ({} kernel{})", cached, cached == 1 ? "" : "s")
+                               : fmt::format("miss, {} kernel{} compiled and stored", distinct,
+                                             distinct == 1 ? "" : "s"));
   std::cout << fmt::format("runs: {} (best of them below), threads: {}\n", runs, threads);
   std::cout << fmt::format("measured FMA peak: {:.1f} GFLOP/s ({} thread{}, <{} x float>)\n", peak,
                            threads, threads == 1 ? "" : "s", cnv::bench::fmaPeakVectorWidth());

@@ -5,9 +5,8 @@
  *   cc main.c block.o $(pkg-config --cflags --libs cnv-runtime) -o aot
  *   aot WEIGHTS.safetensors [BATCH WIDTH]
  */
-#include "block.h"
-
 #include "../run_model.h"
+#include "block.h"
 
 int main(int argc, char** argv) {
   cnv_model* model;

@@ -53,7 +53,8 @@ const std::vector<cnv::TensorSpec>& specsOf(const cnv_model* model, cnv_role rol
 
 std::vector<int64_t> shapeOf(const int64_t* shape, size_t rank, const std::string& what) {
   if (rank > 0) require(shape, (what + "'s shape").c_str());
-  if (rank > 8) throw usageError(fmt::format("{} has rank {}: at most 3 is meaningful", what, rank));
+  if (rank > 8)
+    throw usageError(fmt::format("{} has rank {}: at most 3 is meaningful", what, rank));
   return std::vector<int64_t>(shape, shape + rank);
 }
 
@@ -72,8 +73,7 @@ std::vector<TensorView> inputArray(const cnv_model* model, const cnv_input* inpu
   }
   for (size_t i = 0; i < array.size(); ++i)
     if (!given[i])
-      throw usageError(
-          fmt::format("input '{}' is not given", runner.program().inputSpecs[i].name));
+      throw usageError(fmt::format("input '{}' is not given", runner.program().inputSpecs[i].name));
   return array;
 }
 
@@ -164,8 +164,7 @@ cnv_status cnv_model_set_param(cnv_model* model, const char* name, const float* 
   return guarded([&] {
     require(model, "model");
     require(name, "name");
-    model->runner->setParam(model->runner->paramIndex(name),
-                            {data, shapeOf(shape, rank, name)});
+    model->runner->setParam(model->runner->paramIndex(name), {data, shapeOf(shape, rank, name)});
   });
 }
 
@@ -226,12 +225,15 @@ cnv_status cnv_model_run(const cnv_model* model, const cnv_input* inputs, size_t
     for (size_t o = 0; o < output_count; ++o) {
       require(outputs[o].name, "an output's name");
       const size_t index = runner.outputIndex(outputs[o].name);
-      if (given[index]) throw usageError(fmt::format("output '{}' is given twice", outputs[o].name));
+      if (given[index])
+        throw usageError(fmt::format("output '{}' is given twice", outputs[o].name));
       given[index] = true;
-      outputArray[index] = {outputs[o].data, shapeOf(outputs[o].shape, outputs[o].rank, outputs[o].name)};
+      outputArray[index] = {outputs[o].data,
+                            shapeOf(outputs[o].shape, outputs[o].rank, outputs[o].name)};
     }
     for (size_t o = 0; o < specs.size(); ++o)
-      if (!given[o]) throw usageError(fmt::format("no buffer given for output '{}'", specs[o].name));
+      if (!given[o])
+        throw usageError(fmt::format("no buffer given for output '{}'", specs[o].name));
     runner.run(inputArrayData.data(), outputArray.data(), threads);
   });
 }

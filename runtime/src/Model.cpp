@@ -57,9 +57,9 @@ Model ModelFactory::fromIr(CompiledIr compiled, const backend::BackendOptions& o
   backend::Backend backend(options);
   // The compile cache's key holds the source and the IR after the passes (which
   // pipeline options shape).
-  impl->kernels = backend.compile(backend.plan(graph),
-                                  fmt::format("source\n{}\nmodel {}\n{}", impl->compiled.source->text(),
-                                              graph.name, ir::print(graph)));
+  impl->kernels = backend.compile(
+      backend.plan(graph), fmt::format("source\n{}\nmodel {}\n{}", impl->compiled.source->text(),
+                                       graph.name, ir::print(graph)));
   const std::vector<backend::Kernel>& kernels = impl->kernels.kernels();
   std::vector<int32_t> functionOf;
   std::vector<rt::KernelFunction> functions;

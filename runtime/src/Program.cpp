@@ -92,8 +92,8 @@ bool Expr::valid(size_t symbolCount) const {
 
 void Program::validate() const {
   auto fail = [&](const std::string& what) {
-    throw internalError(fmt::format("internal error: the program of model '{}' is malformed: {}",
-                                    name, what));
+    throw internalError(
+        fmt::format("internal error: the program of model '{}' is malformed: {}", name, what));
   };
   if (inputs.size() != inputSpecs.size() || params.size() != paramSpecs.size() ||
       outputs.size() != outputSpecs.size())
@@ -107,8 +107,9 @@ void Program::validate() const {
     for (int64_t d : param.shape)
       if (d < 1) fail("a param's shape");
     elementCount(param.shape);
-    if (param.outChannels < 1 || (!param.bias && (param.inChannelsPerGroup < 1 ||
-                                                  param.kernelWidth < 1 || param.shape.size() != 3)))
+    if (param.outChannels < 1 ||
+        (!param.bias &&
+         (param.inChannelsPerGroup < 1 || param.kernelWidth < 1 || param.shape.size() != 3)))
       fail("a param's dims");
     const int64_t declared = elementCount(param.shape);
     if (param.bias ? declared != param.outChannels

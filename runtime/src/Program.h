@@ -87,8 +87,8 @@ struct Program {
   std::string name;
   std::vector<std::string> symbols;
   std::vector<TensorSpec> inputSpecs, paramSpecs, outputSpecs;
-  std::vector<Input> inputs;  // parallel to inputSpecs
-  std::vector<Param> params;  // parallel to paramSpecs
+  std::vector<Input> inputs;     // parallel to inputSpecs
+  std::vector<Param> params;     // parallel to paramSpecs
   std::vector<int32_t> outputs;  // values, parallel to outputSpecs
   std::vector<Value> values;
   std::vector<Kernel> kernels;

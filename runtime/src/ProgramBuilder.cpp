@@ -27,7 +27,8 @@ class Builder {
       result.steps.push_back(s);
     }
     if (!result.valid(program_.symbols.size()))
-      throw internalError(fmt::format("internal error: the expression {} is too deep to run", e.str()));
+      throw internalError(
+          fmt::format("internal error: the expression {} is too deep to run", e.str()));
     return result;
   }
 

@@ -13,9 +13,9 @@ namespace cnv::rt {
 // distinct set, so repeated calls at one size skip the shape arithmetic and checks.
 struct Runner::SizedPlan {
   std::vector<int64_t> symbols;
-  std::vector<std::vector<int64_t>> valueShapes;                 // results, in storage layout
-  std::vector<std::array<int64_t, kScalarCount>> scalars;        // per kernel
-  std::vector<std::vector<int64_t>> outputShapes;                // declared layouts
+  std::vector<std::vector<int64_t>> valueShapes;           // results, in storage layout
+  std::vector<std::array<int64_t, kScalarCount>> scalars;  // per kernel
+  std::vector<std::vector<int64_t>> outputShapes;          // declared layouts
 };
 
 // One run's own memory, reused by the next run that takes it.
@@ -124,10 +124,10 @@ void Runner::setParam(size_t index, const TensorView& value) {
   const Program::Param& param = program_.params[index];
   const TensorSpec& spec = program_.paramSpecs[index];
   if (value.shape != param.shape)
-    throw dataError(fmt::format(
-        "param '{}' must have shape {}{}, but the given array has shape {}", spec.name,
-        shapeString(param.shape), spec.layout.empty() ? "" : fmt::format(" (layout {})", spec.layout),
-        shapeString(value.shape)));
+    throw dataError(fmt::format("param '{}' must have shape {}{}, but the given array has shape {}",
+                                spec.name, shapeString(param.shape),
+                                spec.layout.empty() ? "" : fmt::format(" (layout {})", spec.layout),
+                                shapeString(value.shape)));
   if (!value.data) throw usageError(fmt::format("param '{}': null data pointer", spec.name));
   // Packed outside the lock; runs in flight keep the snapshot they started with.
   std::vector<std::pair<size_t, size_t>> targets;
@@ -174,11 +174,10 @@ std::vector<int64_t> Runner::bindSymbols(const TensorView* given) const {
       throw usageError(fmt::format("input '{}': null data pointer", spec.name));
     const int channelAxis = input.nwc ? 2 : 1;
     if (view.shape[channelAxis] != input.channels)
-      throw dataError(
-          fmt::format("input '{}' must have {} channels (f32[{}] layout {}), but the "
-                      "array has shape {}",
-                      spec.name, input.channels, joined(spec.dims), spec.layout,
-                      shapeString(view.shape)));
+      throw dataError(fmt::format(
+          "input '{}' must have {} channels (f32[{}] layout {}), but the "
+          "array has shape {}",
+          spec.name, input.channels, joined(spec.dims), spec.layout, shapeString(view.shape)));
     for (int axis = 0; axis < 3; ++axis) {
       if (axis == channelAxis) continue;
       const Program::Dim& dim = axis == 0 ? input.batch : input.width;
@@ -199,9 +198,9 @@ std::vector<int64_t> Runner::bindSymbols(const TensorView* given) const {
         symbols[s] = actual;
         boundBy[s] = static_cast<int>(i);
       } else if (symbols[s] != actual) {
-        throw dataError(fmt::format("symbolic dim '{}' is {} from input '{}' but {} from input '{}'",
-                                    program_.symbols[s], symbols[s],
-                                    program_.inputSpecs[boundBy[s]].name, actual, spec.name));
+        throw dataError(fmt::format(
+            "symbolic dim '{}' is {} from input '{}' but {} from input '{}'", program_.symbols[s],
+            symbols[s], program_.inputSpecs[boundBy[s]].name, actual, spec.name));
       }
     }
   }
@@ -226,7 +225,8 @@ namespace {
 
 int64_t evaluate(const Expr& e, const std::vector<int64_t>& symbols, const char* what) {
   auto value = e.evaluate(symbols.data());
-  if (!value) throw dataError(fmt::format("{} overflows 64-bit integers for these input shapes", what));
+  if (!value)
+    throw dataError(fmt::format("{} overflows 64-bit integers for these input shapes", what));
   return *value;
 }
 
@@ -321,7 +321,8 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
     for (size_t other = o + 1; other < outputCount; ++other)
       if (overlap(range, bytes(outputs[other].data, outputs[other].shape)))
         throw usageError(fmt::format("the buffers of outputs '{}' and '{}' overlap",
-                                     program_.outputSpecs[o].name, program_.outputSpecs[other].name));
+                                     program_.outputSpecs[o].name,
+                                     program_.outputSpecs[other].name));
   }
 
   struct Release {
@@ -347,8 +348,8 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
     if (value.kind == Program::Value::Kind::Input) {
       context.storage[v] = const_cast<float*>(inputs[value.index].data);
     } else if (value.kind == Program::Value::Kind::Result) {
-      auto output = std::find(program_.outputs.begin(), program_.outputs.end(),
-                              static_cast<int32_t>(v));
+      auto output =
+          std::find(program_.outputs.begin(), program_.outputs.end(), static_cast<int32_t>(v));
       if (output != program_.outputs.end()) {
         context.storage[v] = outputs[output - program_.outputs.begin()].data;
       } else {
@@ -373,9 +374,9 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
           *seconds =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       }
-    } timer{kernelSeconds ? kernelSeconds + i : nullptr,
-            kernelSeconds ? std::chrono::steady_clock::now()
-                          : std::chrono::steady_clock::time_point{}};
+    } timer{
+        kernelSeconds ? kernelSeconds + i : nullptr,
+        kernelSeconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}};
     const Program::Kernel& kernel = program_.kernels[i];
     const KernelFunction function = functions_[kernel.function];
     context.buffers.clear();

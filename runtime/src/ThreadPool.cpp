@@ -1,10 +1,10 @@
 #include "ThreadPool.h"
 
-#include "cnv/cnv.h"
-
 #include <algorithm>
 #include <atomic>
 #include <memory>
+
+#include "cnv/cnv.h"
 
 namespace cnv::rt {
 

@@ -60,6 +60,9 @@ backend::BackendOptions backendOptions(const TuningOptions& options) {
   result.cpu = options.cpu;
   // The model's own pick is what is measured against; an earlier tuning must not hide it.
   result.useTuningCache = false;
+  // Candidates are compiled once each: keeping them would fill the compile cache with
+  // schedules no later compile asks for.
+  result.useCompileCache = false;
   return result;
 }
 

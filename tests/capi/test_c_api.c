@@ -9,14 +9,14 @@
 
 static int failures = 0, checks = 0;
 
-#define CHECK(condition)                                                        \
-  do {                                                                          \
-    ++checks;                                                                   \
-    if (!(condition)) {                                                         \
-      ++failures;                                                               \
+#define CHECK(condition)                                                          \
+  do {                                                                            \
+    ++checks;                                                                     \
+    if (!(condition)) {                                                           \
+      ++failures;                                                                 \
       printf("FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #condition, \
-             cnv_last_error());                                                 \
-    }                                                                           \
+             cnv_last_error());                                                   \
+    }                                                                             \
   } while (0)
 
 /* y = relu(conv1d(x, w, b, padding=same)), x NCW [N, 3, L], w OIW [4, 3, 3]. */

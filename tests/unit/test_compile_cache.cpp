@@ -1,14 +1,14 @@
 // The compile cache (SPEC §5): on by default, in $CNV_CACHE_DIR; an entry that is
 // corrupt, truncated or written for another model is never trusted, but compiled anew
 // and replaced; concurrent writers leave a sound entry.
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include "runtime/src/ModelFactory.h"
 #include "tests/unit/TestSupport.h"
@@ -42,7 +42,10 @@ struct ScopedCache {
   }
   ~ScopedCache() {
     fs::remove_all(directory);
-    if (previousDir.empty()) unsetenv("CNV_CACHE_DIR"); else setenv("CNV_CACHE_DIR", previousDir.c_str(), 1);
+    if (previousDir.empty())
+      unsetenv("CNV_CACHE_DIR");
+    else
+      setenv("CNV_CACHE_DIR", previousDir.c_str(), 1);
     setenv("CNV_CACHE", previousSwitch.empty() ? "off" : previousSwitch.c_str(), 1);
   }
   std::vector<fs::path> entries() const {

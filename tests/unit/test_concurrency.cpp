@@ -5,9 +5,9 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "tests/unit/TestSupport.h"
 #include "compiler/frontend/Parser.h"
 #include "tests/reference/Reference.h"
+#include "tests/unit/TestSupport.h"
 
 namespace cnv::test {
 namespace {
@@ -51,8 +51,8 @@ TEST_CASE("one model runs from 8 threads at once, at different sizes, each resul
   DiagnosticEngine diagnostics(file);
   ast::Module module = parse(file, diagnostics);
 
-  const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1},  {2, 7},  {3, 64}, {1, 333},
-                                                          {4, 40}, {2, 1000}, {5, 3}, {8, 129}};
+  const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1},  {2, 7},    {3, 64}, {1, 333},
+                                                          {4, 40}, {2, 1000}, {5, 3},  {8, 129}};
   std::vector<Case> cases;
   for (auto [n, l] : sizes) {
     Case c;
@@ -61,7 +61,8 @@ TEST_CASE("one model runs from 8 threads at once, at different sizes, each resul
     c.expected = reference::runModel(module.models.at(0), {{"x", c.input.view()}}, paramViews);
     // The reference agrees with a run alone; the threads below must give these bits.
     auto alone = model.run({{"x", c.input.view()}}, 1);
-    for (const auto& [name, tensor] : c.expected) REQUIRE(toleranceRatio(alone.at(name), tensor) <= 1);
+    for (const auto& [name, tensor] : c.expected)
+      REQUIRE(toleranceRatio(alone.at(name), tensor) <= 1);
     c.expected = alone;
     cases.push_back(std::move(c));
   }
@@ -113,7 +114,9 @@ TEST_CASE("binding a param while runs are in flight is safe: each run sees old o
     runners.emplace_back([&] {
       while (!stop) {
         const Tensor y = model.run({{"x", input.view()}}, 1).at("y");
-        auto same = [&](const Tensor& e) { return std::equal(y.data(), y.data() + y.size(), e.data()); };
+        auto same = [&](const Tensor& e) {
+          return std::equal(y.data(), y.data() + y.size(), e.data());
+        };
         if (!same(before) && !same(after)) ++neither;
         ++runs;
       }

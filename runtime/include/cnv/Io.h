@@ -22,7 +22,8 @@ CNV_API std::string formatNpy(const Tensor& tensor);
 // All tensors of a .safetensors file, by name. Each must be F32; the data offsets must
 // cover the data section exactly, without overlaps or holes.
 CNV_API std::map<std::string, Tensor> readSafetensors(const std::string& path);
-CNV_API std::map<std::string, Tensor> parseSafetensors(std::string_view bytes, const std::string& what);
+CNV_API std::map<std::string, Tensor> parseSafetensors(std::string_view bytes,
+                                                       const std::string& what);
 CNV_API std::string formatSafetensors(const std::map<std::string, Tensor>& tensors);
 
 }  // namespace cnv

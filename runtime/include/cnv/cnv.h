@@ -10,9 +10,9 @@
 // threads at once, and every result equals the single-threaded one: each run has
 // scratch memory of its own, and no lock is held while kernels run. setParam is safe
 // while runs are in flight and never waits for them: a run uses the params bound when
-// it started; runs that start after setParam returns use the new value. All models share one process-wide pool of worker threads, one per
-// core (setParallelFor hands their work to the host's own pool). A Model must outlive
-// its runs. The C API (cnv/cnv_c.h) makes the same promises.
+// it started; runs that start after setParam returns use the new value. All models share one
+// process-wide pool of worker threads, one per core (setParallelFor hands their work to the host's
+// own pool). A Model must outlive its runs. The C API (cnv/cnv_c.h) makes the same promises.
 #pragma once
 
 #include <cstdint>

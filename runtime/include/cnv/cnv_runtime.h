@@ -96,8 +96,8 @@ CNV_API cnv_status cnv_model_output_shape(const cnv_model* model, const cnv_inpu
  * of its exact shape. threads <= 0: all available threads. Shapes, checks and scratch
  * are planned once per size and kept for the next run at that size. */
 CNV_API cnv_status cnv_model_run(const cnv_model* model, const cnv_input* inputs,
-                                 size_t input_count, const cnv_output* outputs,
-                                 size_t output_count, int threads);
+                                 size_t input_count, const cnv_output* outputs, size_t output_count,
+                                 int threads);
 
 /* --- Threads ------------------------------------------------------------------------ */
 typedef void (*cnv_task_fn)(void* task_context, int part);
