@@ -24,6 +24,8 @@
 #include "compiler/backend/Planner.h"
 #include "compiler/driver/AotHeader.h"
 #include "compiler/driver/OnednnComparison.h"
+#include "compiler/driver/PortCommand.h"
+#include "compiler/port/PytorchPort.h"
 #include "fma_peak.h"
 #include "runtime/src/ModelFactory.h"
 #include "runtime/src/ProgramBuilder.h"
@@ -129,8 +131,16 @@ void addCommon(CLI::App* command, CommonOptions& options, bool generatesCode = t
 }
 
 int check(const CommonOptions& options) {
-  cnv::CompiledIr compiled = cnv::compileToIr(readModelSource(options.file), options.model);
+  std::unique_ptr<cnv::SourceFile> source = readModelSource(options.file);
+  auto copy = std::make_unique<cnv::SourceFile>(source->name(), source->text());
+  cnv::CompiledIr compiled = cnv::compileToIr(std::move(source), options.model);
   std::cout << cnv::formatSignature(*compiled.graph);
+  const int warnings = cnv::driver::lintWarningCount(
+      cnv::compileToIr(std::move(copy), options.model, cnv::port::portPipeline()));
+  // On stderr: stdout is the signature alone, for scripts that read it.
+  if (warnings > 0)
+    std::cerr << fmt::format("lint: {} warning{} for PyTorch or Keras (see cnvc lint)\n", warnings,
+                             warnings == 1 ? "" : "s");
   return 0;
 }
 
@@ -580,11 +590,35 @@ int main(int argc, char** argv) {
                    "rounds over all candidates, each candidate's best kept (default: 2)")
       ->check(CLI::Range(1, 100));
 
-  const std::set<std::string> subcommands = {"check", "compile", "run", "bench", "tune"};
+  cnv::driver::PortOptions portOptions;
+  std::vector<std::string> portParams;
+  CLI::App* portCommand = app.add_subcommand(
+      "port", "write the model as a PyTorch module (and its state_dict, with weights)");
+  addCommon(portCommand, common, false);
+  portCommand->add_option("--to", portOptions.to, "the framework: pytorch")->required();
+  portCommand->add_option("-o", portOptions.directory, "the directory to write NAME.py to")
+      ->required();
+  portCommand->add_option("--layout", portOptions.layout,
+                          "declared: every tensor in its declared layout (default); pytorch: "
+                          "every input and output NCW");
+  addRepeated(portCommand, "--param", portParams, "NAME=FILE.npy for every param");
+  portCommand->add_option("--weights", portOptions.weights,
+                          "a .safetensors file binding params by name");
+  portCommand->add_flag("--verify", portOptions.verify,
+                        "run the module in PyTorch on random inputs and compare with cnv");
+
+  std::string lintTarget = "all";
+  CLI::App* lintCommand = app.add_subcommand(
+      "lint", "warn of what a framework cannot express directly, and say how to write it");
+  addCommon(lintCommand, common, false);
+  lintCommand->add_option("--target", lintTarget, "pytorch, keras or all (default)");
+
+  const std::set<std::string> subcommands = {"check", "compile", "run", "bench",
+                                             "tune",  "port",    "lint"};
   if (argc > 1 && argv[1][0] != '-' && !subcommands.count(argv[1])) {
     std::cerr << "cnvc: error: unknown subcommand '" << argv[1]
-              << "' (expected check, compile, run, bench or tune)\nRun 'cnvc --help' for "
-                 "usage.\n";
+              << "' (expected check, compile, run, bench, tune, port or lint)\nRun 'cnvc "
+                 "--help' for usage.\n";
     return 2;
   }
   try {
@@ -606,6 +640,12 @@ int main(int argc, char** argv) {
     if (runCommand->parsed()) return run(common, runOptions);
     if (benchCommand->parsed()) return bench(common, benchOptions);
     if (tuneCommand->parsed()) return tune(common, tuneOptions);
+    if (portCommand->parsed()) {
+      portOptions.params = parsePairs(portParams, "--param");
+      return cnv::driver::port(readModelSource(common.file), common.model, portOptions);
+    }
+    if (lintCommand->parsed())
+      return cnv::driver::lint(readModelSource(common.file), common.model, lintTarget);
   } catch (const cnv::Error& e) {
     std::string message = e.what();
     if (!message.empty() && message.back() != '\n') message += '\n';

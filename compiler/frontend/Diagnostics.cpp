@@ -28,6 +28,11 @@ void DiagnosticEngine::error(SourceLocation location, std::string message) {
     diagnostics_.push_back({Severity::Error, location, std::move(message)});
 }
 
+void DiagnosticEngine::warning(SourceLocation location, std::string message) {
+  ++warningCount_;
+  diagnostics_.push_back({Severity::Warning, location, std::move(message)});
+}
+
 void DiagnosticEngine::note(SourceLocation location, std::string message) {
   if (errorCount_ <= kMaxReportedErrors)
     diagnostics_.push_back({Severity::Note, location, std::move(message)});
@@ -42,7 +47,9 @@ static std::string printable(std::string_view line) {
 std::string DiagnosticEngine::render() const {
   std::string out;
   for (const Diagnostic& d : diagnostics_) {
-    const char* severity = d.severity == Severity::Error ? "error" : "note";
+    const char* severity = d.severity == Severity::Error     ? "error"
+                           : d.severity == Severity::Warning ? "warning"
+                                                             : "note";
     if (!d.location.known()) {
       out += fmt::format("{}: {}: {}\n", file_.name(), severity, d.message);
       continue;

@@ -28,7 +28,7 @@ class SourceFile {
   std::vector<size_t> lineStarts_;
 };
 
-enum class Severity { Error, Note };
+enum class Severity { Error, Warning, Note };
 
 struct Diagnostic {
   Severity severity;
@@ -43,7 +43,9 @@ class DiagnosticEngine {
   explicit DiagnosticEngine(const SourceFile& file) : file_(file) {}
 
   void error(SourceLocation location, std::string message);
+  void warning(SourceLocation location, std::string message);
   void note(SourceLocation location, std::string message);
+  int warningCount() const { return warningCount_; }
   bool hasErrors() const { return errorCount_ > 0; }
   // Past this many errors further ones are counted but not kept: junk input can
   // produce one per byte.
@@ -57,6 +59,7 @@ class DiagnosticEngine {
   const SourceFile& file_;
   std::vector<Diagnostic> diagnostics_;
   int errorCount_ = 0;
+  int warningCount_ = 0;
 };
 
 }  // namespace cnv

@@ -40,6 +40,9 @@ struct PipelineOptions {
   std::function<void(const std::string& pass, const std::string& ir, bool changed)> log;
   bool verifyEachPass = true;
   bool printLocations = false;
+  // The last pass to run (one of passNames()); empty: all. `cnvc port` and `lint` stop
+  // after padding-resolution, where every op is still one call of the source.
+  std::string stopAfter;
 };
 
 const std::vector<std::string>& passNames();

@@ -22,13 +22,18 @@ void runPipeline(ir::Graph& graph, DiagnosticEngine& diagnostics, const Pipeline
     }
   };
 
-  after("build");
+  // Whether the pipeline goes on past `pass`.
+  auto next = [&](const std::string& pass) {
+    after(pass);
+    return options.stopAfter != pass;
+  };
+  if (!next("build")) return;
   inferShapes(graph, diagnostics);
-  after("shape-inference");
+  if (!next("shape-inference")) return;
   resolvePadding(graph, diagnostics);
-  after("padding-resolution");
+  if (!next("padding-resolution")) return;
   assignLayouts(graph);
-  after("layout-assignment");
+  if (!next("layout-assignment")) return;
   fuseEpilogues(graph);
   after("epilogue-fusion");
 }

@@ -47,6 +47,8 @@ const std::vector<cnv::TensorSpec>& specsOf(const cnv_model* model, cnv_role rol
       return p.paramSpecs;
     case CNV_OUTPUT:
       return p.outputSpecs;
+    case CNV_ROLE_RANGE_:
+      break;
   }
   throw usageError(fmt::format("{} is not a cnv_role", static_cast<int>(role)));
 }

@@ -9,7 +9,10 @@ Directives in the .cnv file's comments:
                            followed by the source line and a caret under the column.
   # STDERR: unknown kernel strategy
                            stderr must contain this text (messages without a position).
-CHECK lines must match in order.
+  # STREAM: stdout         read the diagnostics from stdout instead (cnvc lint)
+  # NOTHING                the stream holds nothing at all (a model lint finds clean)
+CHECK lines must match in order; CHECK'd warnings must be all the warnings shown (their
+count must match).
 """
 import re
 import subprocess
@@ -23,11 +26,19 @@ def main():
     expected_exit = 1
     checks = []
     plain = []
+    stream = "stderr"
+    nothing = False
     for line in text.splitlines():
-        m = re.match(r"\s*#\s*(ARGS|EXIT|CHECK|STDERR):\s?(.*)$", line)
+        if re.match(r"\s*#\s*NOTHING\s*$", line):
+            nothing = True
+            continue
+        m = re.match(r"\s*#\s*(ARGS|EXIT|CHECK|STDERR|STREAM):\s?(.*)$", line)
         if not m:
             continue
         kind, value = m.group(1), m.group(2).rstrip()
+        if kind == "STREAM":
+            stream = value
+            continue
         if kind == "ARGS":
             args = value.split()
         elif kind == "EXIT":
@@ -43,7 +54,15 @@ def main():
     for wanted in plain:
         if wanted not in result.stderr:
             failures.append(f"stderr lacks {wanted!r}")
-    err_lines = result.stderr.splitlines()
+    output = result.stdout if stream == "stdout" else result.stderr
+    if nothing and output:
+        failures.append(f"{stream} is not empty")
+    err_lines = output.splitlines()
+    for severity in ("warning",):
+        checked = sum(1 for c in checks if re.match(rf"\d+:\d+: {severity}:", c))
+        shown = sum(1 for line in err_lines if re.match(rf".*:\d+:\d+: {severity}:", line))
+        if checked and shown != checked:
+            failures.append(f"{shown} {severity}s in {stream}, {checked} expected")
     position = 0
     source_lines = text.splitlines()
     for check in checks:
@@ -52,7 +71,7 @@ def main():
         if found is None:
             failures.append(f"missing diagnostic: {wanted!r}")
             continue
-        m = re.match(r"(\d+):(\d+): (error|note)", check)
+        m = re.match(r"(\d+):(\d+): (error|warning|note)", check)
         if m:
             line_no, column = int(m.group(1)), int(m.group(2))
             expected_source = source_lines[line_no - 1] if line_no <= len(source_lines) else ""

@@ -45,7 +45,13 @@ CNV_API const char* cnv_version(void);
 CNV_API void cnv_model_free(cnv_model* model); /* NULL is fine */
 
 /* --- The signature ------------------------------------------------------------------ */
-typedef enum cnv_role { CNV_INPUT = 0, CNV_PARAM = 1, CNV_OUTPUT = 2 } cnv_role;
+/* (CNV_ROLE_RANGE_ only widens the type, so that any int passed in is a valid value.) */
+typedef enum cnv_role {
+  CNV_INPUT = 0,
+  CNV_PARAM = 1,
+  CNV_OUTPUT = 2,
+  CNV_ROLE_RANGE_ = 0x7fffffff
+} cnv_role;
 
 typedef struct cnv_tensor_info {
   const char* name;
