@@ -15,6 +15,8 @@ Installs the build into a temporary prefix with `cmake --install`, then checks
   aot          examples/aot builds an object with `cnvc compile --emit=obj --header`,
                links it with the runtime library alone (ldd shows no libLLVM) and prints
                bit for bit what the JIT (host_c) prints, at two sizes;
+  python       the installed cnv package imports (PYTHONPATH at lib/python3/dist-packages)
+               and computes what `cnvc run` computes;
   subdirectory a project that add_subdirectory()s cnv configures without Catch2 or the
                test suite.
 Prints one line per check and `N passed, M failed`; exits non-zero on any failure.
@@ -218,11 +220,26 @@ def main():
             assert "Catch2_DIR" not in cache, "Catch2 looked for inside a parent"
             del configured
 
+        def python():
+            packages = libdir / "python3" / "dist-packages"
+            assert (packages / "cnv" / "__init__.py").is_file(), "no installed cnv package"
+            script = (
+                "import sys, numpy as np, cnv\n"
+                f"m = cnv.compile({str(model)!r})\n"
+                f"m.load_weights({str(work / 'weights.safetensors')!r})\n"
+                f"np.save({str(work / 'py_y.npy')!r}, m(x=np.load({str(work / 'x_2_9.npy')!r})))\n")
+            cnvc_run(2, 9)
+            env_python = dict(env, PYTHONPATH=str(packages))
+            must(["/usr/bin/python3", "-c", script], env=env_python, cwd=str(work))
+            _, expected = cnvc_run(2, 9)
+            assert np.array_equal(np.load(work / "py_y.npy"), expected), "Python differs from cnvc run"
+
         suite.check("layout", layout)
         suite.check("headers", headers)
         suite.check("host_cpp", host_cpp)
         suite.check("host_c", host_c)
         suite.check("aot", aot)
+        suite.check("python", python)
         suite.check("subdirectory", subdirectory)
     finally:
         if args.keep:
