@@ -65,6 +65,19 @@ std::vector<int64_t> shapeOf(const py::array& array) {
   return std::vector<int64_t>(array.shape(), array.shape() + array.ndim());
 }
 
+// The inputs as views; `keep` holds the arrays they point into.
+std::map<std::string, cnv::TensorView> views(const py::dict& inputs,
+                                             std::vector<FloatArray>& keep) {
+  std::map<std::string, cnv::TensorView> in;
+  keep.reserve(inputs.size());
+  for (const auto& [key, value] : inputs) {
+    const std::string name = py::cast<std::string>(key);
+    keep.push_back(floatArray(value, "input '" + name + "'"));
+    in[name] = {keep.back().data(), shapeOf(keep.back())};
+  }
+  return in;
+}
+
 struct PyModel {
   cnv::Model model;
   std::string source, fileName, modelName;
@@ -85,12 +98,7 @@ struct PyModel {
   // outputs: name → a writable C-contiguous float32 array of the output's shape.
   void run(const py::dict& inputs, const py::dict& outputs, int threads) {
     std::vector<FloatArray> keep;
-    std::map<std::string, cnv::TensorView> in;
-    for (const auto& [key, value] : inputs) {
-      const std::string name = py::cast<std::string>(key);
-      keep.push_back(floatArray(value, "input '" + name + "'"));
-      in[name] = {keep.back().data(), shapeOf(keep.back())};
-    }
+    const std::map<std::string, cnv::TensorView> in = views(inputs, keep);
     std::map<std::string, cnv::MutableTensorView> out;
     std::vector<py::array> keepOut;
     for (const auto& [key, value] : outputs) {
@@ -107,12 +115,7 @@ struct PyModel {
 
   std::map<std::string, std::vector<int64_t>> outputShapes(const py::dict& inputs) {
     std::vector<FloatArray> keep;
-    std::map<std::string, cnv::TensorView> in;
-    for (const auto& [key, value] : inputs) {
-      const std::string name = py::cast<std::string>(key);
-      keep.push_back(floatArray(value, "input '" + name + "'"));
-      in[name] = {keep.back().data(), shapeOf(keep.back())};
-    }
+    const std::map<std::string, cnv::TensorView> in = views(inputs, keep);
     return guarded([&] { return model.outputShapes(in); });
   }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing, builds, and runs ctest
-# (unit and correctness tests, error tests, the host example, PyTorch interop).
+# (unit and correctness tests, error and lint tests, PyTorch interop and the port, the
+# C API, the Python module, and the examples built against an installed prefix).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${CNV_BUILD_DIR:-$root/build}"

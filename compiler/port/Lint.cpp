@@ -10,23 +10,9 @@ namespace {
 using ir::Op;
 using ir::PaddingKind;
 
-const char* modeName(ir::PaddingMode mode) {
-  switch (mode) {
-    case ir::PaddingMode::Zeros:
-      return "zeros";
-    case ir::PaddingMode::Reflect:
-      return "reflect";
-    case ir::PaddingMode::Replicate:
-      return "replicate";
-    case ir::PaddingMode::Circular:
-      return "circular";
-  }
-  return "zeros";
-}
-
 // F.pad's mode argument for `mode`, empty for zeros.
 std::string torchModeArgument(ir::PaddingMode mode) {
-  return mode == ir::PaddingMode::Zeros ? "" : fmt::format(", mode='{}'", modeName(mode));
+  return mode == ir::PaddingMode::Zeros ? "" : fmt::format(", mode='{}'", ir::name(mode));
 }
 
 struct Finding {
@@ -119,7 +105,7 @@ class Linter {
       report(op, {"keras-padding-mode",
                   fmt::format("Keras Conv1D has no padding_mode; padding_mode={} must be written "
                               "as a pad",
-                              modeName(op.paddingMode)),
+                              ir::name(op.paddingMode)),
                   fmt::format("in Keras, pad with {} and l, r = {}, then Conv1D(..., "
                               "padding='valid')",
                               how,

@@ -35,18 +35,9 @@ std::string pythonName(const std::string& name) {
   return reservedNames().count(name) ? name + "_" : name;
 }
 
+// F.pad's name for `mode`.
 const char* padMode(ir::PaddingMode mode) {
-  switch (mode) {
-    case ir::PaddingMode::Zeros:
-      return "constant";
-    case ir::PaddingMode::Reflect:
-      return "reflect";
-    case ir::PaddingMode::Replicate:
-      return "replicate";
-    case ir::PaddingMode::Circular:
-      return "circular";
-  }
-  return "constant";
+  return mode == ir::PaddingMode::Zeros ? "constant" : ir::name(mode);
 }
 
 // How the declared padding reads in the source, for the comments.

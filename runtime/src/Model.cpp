@@ -109,21 +109,27 @@ std::vector<std::string> Model::unboundParams() const { return impl_->runner->un
 
 namespace {
 
-// The inputs by index, in this thread's array: no allocation once a thread has run a
-// model with as many inputs.
-const TensorView* inputArray(const rt::Runner& runner,
-                             const std::map<std::string, TensorView>& inputs) {
-  for (const auto& [name, view] : inputs) runner.inputIndex(name);  // no unknown names
-  thread_local std::vector<TensorView> array;
-  const std::vector<TensorSpec>& specs = runner.program().inputSpecs;
+// `given` by name as an array in the order of `specs`, in this thread's array: no
+// allocation once a thread has run a model with as many of them. `missing` formats the
+// error for a spec not given.
+template <typename View>
+const View* byIndex(const std::vector<TensorSpec>& specs, const std::map<std::string, View>& given,
+                    const char* missing) {
+  thread_local std::vector<View> array;
   array.resize(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
-    auto it = inputs.find(specs[i].name);
-    if (it == inputs.end()) throw usageError(fmt::format("input '{}' is not given", specs[i].name));
+    auto it = given.find(specs[i].name);
+    if (it == given.end()) throw usageError(fmt::format(fmt::runtime(missing), specs[i].name));
     array[i].data = it->second.data;
     array[i].shape.assign(it->second.shape.begin(), it->second.shape.end());
   }
   return array.data();
+}
+
+const TensorView* inputArray(const rt::Runner& runner,
+                             const std::map<std::string, TensorView>& inputs) {
+  for (const auto& [name, view] : inputs) runner.inputIndex(name);  // no unknown names
+  return byIndex(runner.program().inputSpecs, inputs, "input '{}' is not given");
 }
 
 }  // namespace
@@ -163,17 +169,9 @@ void ModelFactory::runInto(const Model& model, const std::map<std::string, Tenso
     throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
   const TensorView* inputArrayData = inputArray(runner, inputs);
   for (const auto& [name, view] : outputs) runner.outputIndex(name);  // no unknown names
-  thread_local std::vector<MutableTensorView> outputArray;
-  const std::vector<TensorSpec>& specs = runner.program().outputSpecs;
-  outputArray.resize(specs.size());
-  for (size_t o = 0; o < specs.size(); ++o) {
-    auto it = outputs.find(specs[o].name);
-    if (it == outputs.end())
-      throw usageError(fmt::format("no buffer given for output '{}'", specs[o].name));
-    outputArray[o].data = it->second.data;
-    outputArray[o].shape.assign(it->second.shape.begin(), it->second.shape.end());
-  }
-  runner.run(inputArrayData, outputArray.data(), threads, kernelSeconds);
+  const MutableTensorView* outputArray =
+      byIndex(runner.program().outputSpecs, outputs, "no buffer given for output '{}'");
+  runner.run(inputArrayData, outputArray, threads, kernelSeconds);
 }
 
 double Model::flops(const std::map<std::string, int64_t>& symbols) const {
