@@ -6,6 +6,7 @@
 #include "CModel.h"
 #include "ThreadPool.h"
 #include "cnv/Io.h"
+#include "cnv/cnv.h"
 
 using cnv::TensorView;
 using cnv::usageError;
@@ -246,6 +247,10 @@ cnv_status cnv_set_parallel_for(cnv_parallel_for_fn parallel_for, void* user, in
     if (concurrency < 1) throw usageError("cnv_set_parallel_for: concurrency must be at least 1");
     cnv::rt::setHostParallelFor(new CParallelFor(parallel_for, user, concurrency));
   });
+}
+
+cnv_status cnv_set_memory_limit(int64_t bytes) {
+  return guarded([&] { cnv::setMemoryLimit(bytes); });
 }
 
 cnv_status cnv_aot_model_create(const unsigned char* program, size_t program_size,

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "MemoryLimit.h"
 #include "ModelFactory.h"
 #include "ProgramBuilder.h"
 #include "Runner.h"
@@ -148,7 +149,12 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, TensorView>
                                          int threads) const {
   std::map<std::string, Tensor> results;
   std::map<std::string, MutableTensorView> views;
-  for (auto& [name, shape] : outputShapes(inputs)) {
+  const auto shapes = outputShapes(inputs);
+  double bytes = 0;
+  for (const auto& [name, shape] : shapes) bytes += 4.0 * static_cast<double>(elementCount(shape));
+  rt::checkMemory(bytes >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(bytes),
+                  fmt::format("the outputs of model '{}' at these sizes", name()));
+  for (auto& [name, shape] : shapes) {
     results[name] = Tensor(shape);
     views[name] = results[name].mutableView();
   }

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
+#include "MemoryLimit.h"
 #include "ThreadPool.h"
 
 namespace cnv::rt {
@@ -16,6 +18,7 @@ struct Runner::SizedPlan {
   std::vector<std::vector<int64_t>> valueShapes;           // results, in storage layout
   std::vector<std::array<int64_t, kScalarCount>> scalars;  // per kernel
   std::vector<std::vector<int64_t>> outputShapes;          // declared layouts
+  int64_t bytes = 0;  // temporaries and scratch: what the memory limit is checked against
 };
 
 // One run's own memory, reused by the next run that takes it.
@@ -271,8 +274,27 @@ const Runner::SizedPlan& Runner::planFor(Context& context,
     plan.scalars.push_back(scalars);
   }
   for (int32_t o : program_.outputs) plan.outputShapes.push_back(plan.valueShapes[o]);
+  // The temporaries and the scratch of as many threads as there are, before any of it
+  // is allocated.
+  double bytes = 0;
+  for (size_t v = 0; v < program_.values.size(); ++v)
+    if (program_.values[v].kind == Program::Value::Kind::Result &&
+        std::find(program_.outputs.begin(), program_.outputs.end(), static_cast<int32_t>(v)) ==
+            program_.outputs.end())
+      bytes += 4.0 * static_cast<double>(elementCount(plan.valueShapes[v]));
+  int64_t scratch = 0;
+  for (const Program::Kernel& kernel : program_.kernels)
+    scratch = std::max(scratch, kernel.scratchFloats);
+  bytes += 4.0 * static_cast<double>(scratch) * availableThreads();
+  plan.bytes = bytes >= 9.2e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);
+  checkMemory(plan.bytes, memoryWhat());
   context.plan = std::move(plan);
   return *context.plan;
+}
+
+std::string Runner::memoryWhat() const {
+  return fmt::format("running model '{}' at these sizes (its temporaries and scratch)",
+                     program_.name);
 }
 
 std::unique_ptr<Runner::Context> Runner::acquireContext() const {
@@ -332,6 +354,7 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
   } held{*this, acquireContext()};
   Context& context = *held.context;
   const SizedPlan& plan = planFor(context, symbols);
+  checkMemory(plan.bytes, memoryWhat());  // the limit may have changed since it was planned
   for (size_t o = 0; o < outputCount; ++o) {
     const std::vector<int64_t>& shape = plan.outputShapes[o];
     const std::string& name = program_.outputSpecs[o].name;

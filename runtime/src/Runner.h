@@ -67,6 +67,7 @@ class Runner {
   const SizedPlan& planFor(Context& context, const std::vector<int64_t>& symbols) const;
   std::vector<int64_t> valueShape(const Program::Value& value,
                                   const std::vector<int64_t>& symbols) const;
+  std::string memoryWhat() const;
   std::unique_ptr<Context> acquireContext() const;
   void releaseContext(std::unique_ptr<Context> context) const;
 

@@ -1,6 +1,7 @@
 // Run-time errors through the API: every bad call or bad array is a cnv::Error of the
 // right kind with a message that says what is wrong; nothing crashes.
 #include <catch2/catch.hpp>
+#include <cstdlib>
 
 #include "cnv/cnv.h"
 
@@ -150,4 +151,46 @@ TEST_CASE("outputs that share memory with inputs or each other are usage errors"
   std::vector<float> both(4 * 4 + 4 * 8);
   CHECK_NOTHROW(f.model.runInto(
       inputs, {{"h", {both.data(), {1, 4, 4}}}, {"y", {both.data() + 16, {1, 8, 4}}}}));
+}
+
+TEST_CASE("a run whose buffers would exceed the memory limit fails before allocating",
+          "[runtime][errors]") {
+  const char* source = R"(
+model big {
+  input  x : f32[N, L, 4] layout NWC
+  param  w : f32[3, 4, 64] layout WIO
+  param  w2 : f32[3, 64, 4] layout WIO
+  h = relu(conv1d(x, w, padding=same))
+  y = conv1d(h, w2, padding=same)
+  output y
+}
+)";
+  cnv::Model model = cnv::Model::fromSource(source, "big.cnv");
+  cnv::Tensor w({3, 4, 64}), w2({3, 64, 4});
+  model.setParam("w", w.view());
+  model.setParam("w2", w2.view());
+  cnv::Tensor small({1, 100, 4}), large({4, 20000, 4});
+  unsetenv("CNV_MEMORY_LIMIT");
+  cnv::setMemoryLimit(1 << 20);  // 1 MiB: h of the large run is 4·20000·64 floats, 20 MiB
+  CHECK_NOTHROW(model.run({{"x", small.view()}}, 1));
+  try {
+    model.run({{"x", large.view()}}, 1);
+    FAIL("no error");
+  } catch (const cnv::Error& e) {
+    CHECK(e.kind() == cnv::Error::Kind::Data);
+    CHECK_THAT(e.what(),
+               Catch::Contains("model 'big'") && Catch::Contains("above the limit of 1.0 MiB"));
+  }
+  // The environment overrides the program's setting, either way.
+  setenv("CNV_MEMORY_LIMIT", "off", 1);
+  CHECK_NOTHROW(model.run({{"x", large.view()}}, 1));
+  setenv("CNV_MEMORY_LIMIT", "16K", 1);
+  CHECK_THROWS_AS(model.run({{"x", small.view()}}, 1), cnv::Error);  // h alone is 25 KiB
+  setenv("CNV_MEMORY_LIMIT", "lots", 1);
+  CHECK_THROWS_WITH(model.run({{"x", small.view()}}, 1),
+                    Catch::Contains("CNV_MEMORY_LIMIT='lots'"));
+  unsetenv("CNV_MEMORY_LIMIT");
+  cnv::setMemoryLimit(0);
+  CHECK_NOTHROW(model.run({{"x", large.view()}}, 1));
+  CHECK_THROWS_AS(cnv::setMemoryLimit(-1), cnv::Error);
 }

@@ -109,4 +109,10 @@ class CNV_API Model {
 using ParallelFor = std::function<void(int parts, const std::function<void(int)>& task)>;
 CNV_API void setParallelFor(ParallelFor parallelFor, int concurrency);
 
+// The most memory a run may ask for (outputs run() allocates, temporaries, scratch):
+// beyond it, run and runInto throw cnv::Error (Data) before allocating anything.
+// $CNV_MEMORY_LIMIT (bytes, or with K, M, G, T; "off" for none) takes precedence;
+// 0 restores the default, 3/4 of the machine's physical memory.
+CNV_API void setMemoryLimit(int64_t bytes);
+
 }  // namespace cnv

@@ -115,6 +115,11 @@ typedef void (*cnv_parallel_for_fn)(void* user, int parts, cnv_task_fn task, voi
 CNV_API cnv_status cnv_set_parallel_for(cnv_parallel_for_fn parallel_for, void* user,
                                         int concurrency);
 
+/* The most memory a run may ask for (temporaries and scratch): beyond it cnv_model_run
+ * fails with CNV_ERROR before allocating. $CNV_MEMORY_LIMIT (bytes, or with K, M, G, T;
+ * "off" for none) takes precedence; 0 restores the default, 3/4 of physical memory. */
+CNV_API cnv_status cnv_set_memory_limit(int64_t bytes);
+
 /* --- Ahead-of-time objects ---------------------------------------------------------- */
 /* What the create function of a header written by `cnvc compile --emit=obj --header`
  * calls; not for direct use. */
