@@ -10,6 +10,7 @@ packages=(
   catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
   libdnnl-dev
   python3 python3-dev python3-numpy python3-torch python3-pytest pybind11-dev
+  clang-19 libclang-rt-19-dev
 )
 
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
