@@ -87,7 +87,9 @@ TEST_CASE("compiling, running and dropping models leaves no descriptor or thread
   const int fds = entries("/proc/self/fd"), threads = entries("/proc/self/task");
   for (int i = 0; i < 20; ++i) once();
   CHECK(entries("/proc/self/fd") == fds);
-  CHECK(entries("/proc/self/task") == threads);
+  // A JIT's compile threads may still be exiting from the first model: none may remain
+  // beyond the count then (and none may be added by twenty more models).
+  CHECK(entries("/proc/self/task") <= threads);
 }
 
 }  // namespace cnv::test
