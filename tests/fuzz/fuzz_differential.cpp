@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     c = cnv::test::runBoth(source, symbols, seed, threads, cnv::CompileOptions("", cpu));
   } catch (const cnv::Error& e) {
-    std::fprintf(stderr, "a generated model failed (seed %u): %s\n%s\n", seed, e.what(), source.c_str());
+    std::fprintf(stderr, "a generated model failed (seed %u): %s\n%s\n", seed, e.what(),
+                 source.c_str());
     __builtin_trap();
   }
   for (const auto& [name, expected] : c.reference) {

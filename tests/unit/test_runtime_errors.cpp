@@ -194,3 +194,37 @@ model big {
   CHECK_NOTHROW(model.run({{"x", large.view()}}, 1));
   CHECK_THROWS_AS(cnv::setMemoryLimit(-1), cnv::Error);
 }
+
+TEST_CASE("shape arithmetic that overflows at run time is a data error on every path",
+          "[runtime][errors]") {
+  // 2^31 - 1 output channels at a width of 2^30 is 2^61 floats: beyond any array cnv
+  // makes (2^40 bytes), and its byte count beyond int64. Shapes are computed before any
+  // data is read, so a dummy pointer serves; the weight is never bound.
+  cnv::Model wide = cnv::Model::fromSource(R"(model wide {
+  input  x : f32[N, L, 1] layout NWC
+  param  w : f32[1, 1, 2147483647] layout WIO
+  y = conv1d(x, w)
+  output y
+})",
+                                           "wide.cnv");
+  static float dummy;
+  const int64_t width = int64_t(1) << 30;
+  std::string message;
+  CHECK(kindOf(
+            [&] {
+              wide.outputShapes({{"x", {&dummy, {1, width, 1}}}});
+            },
+            &message) == cnv::Error::Kind::Data);
+  CHECK_THAT(message, Catch::Contains("too large") || Catch::Contains("overflow"));
+  // An input whose own byte count overflows.
+  CHECK(kindOf(
+            [&] {
+              wide.outputShapes({{"x", {&dummy, {int64_t(1) << 40, width, 1}}}});
+            },
+            &message) == cnv::Error::Kind::Data);
+  CHECK_THAT(message, Catch::Contains("too large") || Catch::Contains("overflow"));
+  // A negative dim.
+  CHECK(kindOf([&] {
+          wide.outputShapes({{"x", {&dummy, {-1, 4, 1}}}});
+        }) == cnv::Error::Kind::Data);
+}
