@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cnv/Error.h"
 #include "compiler/Compiler.h"
 #include "compiler/port/Lint.h"
 #include "compiler/port/PytorchPort.h"

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cnv/Error.h"
 #include "cnv/Io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
