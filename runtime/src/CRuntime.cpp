@@ -216,8 +216,7 @@ cnv_status cnv_model_run(const cnv_model* model, const cnv_input* inputs, size_t
   return guarded([&] {
     require(model, "model");
     const cnv::rt::Runner& runner = *model->runner;
-    if (std::vector<std::string> unbound = runner.unboundParams(); !unbound.empty())
-      throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
+    runner.requireParamsBound();
     thread_local std::vector<TensorView> inputArrayData;
     inputArrayData = inputArray(model, inputs, input_count);
     if (output_count > 0) require(outputs, "outputs");

@@ -171,8 +171,7 @@ void ModelFactory::runInto(const Model& model, const std::map<std::string, Tenso
                            const std::map<std::string, MutableTensorView>& outputs, int threads,
                            double* kernelSeconds) {
   const rt::Runner& runner = *model.impl_->runner;
-  if (std::vector<std::string> unbound = runner.unboundParams(); !unbound.empty())
-    throw usageError(fmt::format("params not bound: {}", fmt::join(unbound, ", ")));
+  runner.requireParamsBound();
   const TensorView* inputArrayData = inputArray(runner, inputs);
   for (const auto& [name, view] : outputs) runner.outputIndex(name);  // no unknown names
   const MutableTensorView* outputArray =

@@ -95,6 +95,9 @@ Runner::Runner(Program program, std::vector<KernelFunction> functions)
     bindings->packed[k].resize(program_.kernels[k].buffers.size());
   bindings->bound.assign(program_.params.size(), false);
   bindings_ = std::move(bindings);
+  outputOf_.assign(program_.values.size(), -1);
+  for (size_t o = 0; o < program_.outputs.size(); ++o)
+    outputOf_[program_.outputs[o]] = static_cast<int32_t>(o);
 }
 
 std::shared_ptr<const Runner::Bindings> Runner::bindings() const {
@@ -158,6 +161,17 @@ std::vector<std::string> Runner::unboundParams() const {
   for (size_t i = 0; i < current->bound.size(); ++i)
     if (!current->bound[i]) names.push_back(program_.paramSpecs[i].name);
   return names;
+}
+
+void Runner::requireParamsBound() const { requireBound(*bindings()); }
+
+void Runner::requireBound(const Bindings& bindings) const {
+  if (std::find(bindings.bound.begin(), bindings.bound.end(), false) == bindings.bound.end())
+    return;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < bindings.bound.size(); ++i)
+    if (!bindings.bound[i]) names.push_back(program_.paramSpecs[i].name);
+  throw usageError(fmt::format("params not bound: {}", joined(names)));
 }
 
 std::vector<int64_t> Runner::bindSymbols(const TensorView* given) const {
@@ -278,9 +292,7 @@ const Runner::SizedPlan& Runner::planFor(Context& context,
   // is allocated.
   double bytes = 0;
   for (size_t v = 0; v < program_.values.size(); ++v)
-    if (program_.values[v].kind == Program::Value::Kind::Result &&
-        std::find(program_.outputs.begin(), program_.outputs.end(), static_cast<int32_t>(v)) ==
-            program_.outputs.end())
+    if (program_.values[v].kind == Program::Value::Kind::Result && outputOf_[v] < 0)
       bytes += 4.0 * static_cast<double>(elementCount(plan.valueShapes[v]));
   int64_t scratch = 0;
   for (const Program::Kernel& kernel : program_.kernels)
@@ -320,8 +332,7 @@ void Runner::releaseContext(std::unique_ptr<Context> context) const {
 void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int threads,
                  double* kernelSeconds) const {
   const std::shared_ptr<const Bindings> params = bindings();
-  if (std::find(params->bound.begin(), params->bound.end(), false) != params->bound.end())
-    throw usageError(fmt::format("params not bound: {}", joined(unboundParams())));
+  requireBound(*params);  // on the snapshot this run uses
   const std::vector<int64_t> symbols = bindSymbols(inputs);
   // Kernels write outputs (and partial sums) while they still read their inputs, so no
   // output may share memory with an input or another output.
@@ -371,10 +382,8 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
     if (value.kind == Program::Value::Kind::Input) {
       context.storage[v] = const_cast<float*>(inputs[value.index].data);
     } else if (value.kind == Program::Value::Kind::Result) {
-      auto output =
-          std::find(program_.outputs.begin(), program_.outputs.end(), static_cast<int32_t>(v));
-      if (output != program_.outputs.end()) {
-        context.storage[v] = outputs[output - program_.outputs.begin()].data;
+      if (outputOf_[v] >= 0) {
+        context.storage[v] = outputs[outputOf_[v]].data;
       } else {
         context.temporary[v].resize(static_cast<size_t>(elementCount(plan.valueShapes[v])));
         context.storage[v] = context.temporary[v].data();

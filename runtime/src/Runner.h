@@ -49,6 +49,9 @@ class Runner {
   // `value` in the param's declared layout and shape; copied and packed.
   void setParam(size_t param, const TensorView& value);
   std::vector<std::string> unboundParams() const;
+  // A usage error naming the unbound params, if any; allocates nothing when all are
+  // bound (it sits on every run's path).
+  void requireParamsBound() const;
 
   // inputs[i] for input i, in its declared layout. Output shapes in their declared
   // layouts, parallel to the outputs.
@@ -73,12 +76,14 @@ class Runner {
 
   Program program_;
   std::vector<KernelFunction> functions_;
+  std::vector<int32_t> outputOf_;  // per value: the output it is, or -1
   struct Bindings {
     // packed[kernel][buffer]: the param as that kernel wants it; null if not a param.
     std::vector<std::vector<std::shared_ptr<const std::vector<float>>>> packed;
     std::vector<bool> bound;
   };
   std::shared_ptr<const Bindings> bindings() const;
+  void requireBound(const Bindings& bindings) const;
   std::shared_ptr<const Bindings> bindings_;
   mutable std::mutex bindingsMutex_;  // guards the pointer, not what it points to
   mutable std::mutex contextsMutex_;
