@@ -301,7 +301,9 @@ struct CnvCase {
   bool ok = false;
   std::string error;
   double compileSeconds = NAN;
-  std::vector<float> inputData, weightData;
+  // Aligned as oneDNN's own buffers are (cnv::Tensor's are too).
+  cnv::AlignedFloats inputData;
+  std::vector<float> weightData;
   std::vector<int64_t> inputShape;
   std::unique_ptr<cnv::Model> model;
 };
@@ -317,12 +319,13 @@ CnvCase prepareCnv(const Shape& s, bool nwc, bool symbolic, const std::vector<fl
     c.compileSeconds = seconds(t0, Clock::now());
     c.model = std::make_unique<cnv::Model>(std::move(model));
     if (nwc) {
-      c.inputData = ncwToNwc(xNcw, s.batch, s.in, s.width);
+      const std::vector<float> xNwc = ncwToNwc(xNcw, s.batch, s.in, s.width);
+      c.inputData.assign(xNwc.begin(), xNwc.end());
       c.inputShape = {s.batch, s.width, s.in};
       c.weightData = oiwToWio(wOiw, s.out, s.in / s.groups, s.kernel);
       c.model->setParam("w", {c.weightData.data(), {s.kernel, s.in / s.groups, s.out}});
     } else {
-      c.inputData = xNcw;
+      c.inputData.assign(xNcw.begin(), xNcw.end());
       c.inputShape = {s.batch, s.in, s.width};
       c.weightData = wOiw;
       c.model->setParam("w", {c.weightData.data(), {s.out, s.in / s.groups, s.kernel}});

@@ -18,7 +18,7 @@ Tensor::Tensor(std::vector<int64_t> shape)
     : shape_(std::move(shape)), data_(static_cast<size_t>(elementCount(shape_))) {}
 
 Tensor::Tensor(std::vector<int64_t> shape, std::vector<float> data)
-    : shape_(std::move(shape)), data_(std::move(data)) {
+    : shape_(std::move(shape)), data_(data.begin(), data.end()) {
   const int64_t expected = elementCount(shape_);
   if (size() != expected) {
     throw dataError("tensor of shape " + shapeString(shape_) + " needs " +

@@ -25,19 +25,17 @@ struct Runner::SizedPlan {
 struct Runner::Context {
   std::optional<SizedPlan> plan;
   std::vector<float*> storage;                // per value
-  std::vector<std::vector<float>> temporary;  // per value that is no output
+  std::vector<AlignedFloats> temporary;  // per value that is no output
   // kernelScratch[part]: the scratch of the kernel calls that part runs.
-  std::vector<std::vector<float>> kernelScratch;
+  std::vector<AlignedFloats> kernelScratch;
   std::vector<float*> buffers;
 
-  // The scratch of `part`, 64-byte aligned; null if the kernel needs none.
+  // The scratch of `part`; null if the kernel needs none.
   float* scratchFor(int64_t floats, int part) {
     if (floats == 0) return nullptr;
-    std::vector<float>& buffer = kernelScratch[static_cast<size_t>(part)];
-    const size_t needed = static_cast<size_t>(floats) + 16;
-    if (buffer.size() < needed) buffer.resize(needed);
-    auto address = reinterpret_cast<uintptr_t>(buffer.data());
-    return buffer.data() + ((64 - address % 64) % 64) / sizeof(float);
+    AlignedFloats& buffer = kernelScratch[static_cast<size_t>(part)];
+    if (buffer.size() < static_cast<size_t>(floats)) buffer.resize(static_cast<size_t>(floats));
+    return buffer.data();
   }
 };
 
@@ -49,12 +47,12 @@ std::string joined(const std::vector<std::string>& items) {
 
 }  // namespace
 
-std::vector<float> packParam(const Program::Param& param, const Program::Packing& packing,
+AlignedFloats packParam(const Program::Param& param, const Program::Packing& packing,
                              const float* user) {
   const int64_t block = packing.block == 0 ? 1 : packing.block;
   if (param.bias) {
     const int64_t O = param.outChannels;
-    std::vector<float> packed((O + block - 1) / block * block, 0.0f);
+    AlignedFloats packed((O + block - 1) / block * block, 0.0f);
     std::copy(user, user + O, packed.begin());
     return packed;
   }
@@ -63,7 +61,7 @@ std::vector<float> packParam(const Program::Param& param, const Program::Packing
     return param.wio ? user[(k * I + i) * O + o] : user[(o * I + i) * K + k];
   };
   if (packing.block == 0) {
-    std::vector<float> packed(O * I * K);
+    AlignedFloats packed(O * I * K);
     for (int64_t o = 0; o < O; ++o)
       for (int64_t i = 0; i < I; ++i)
         for (int64_t k = 0; k < K; ++k) packed[(o * I + i) * K + k] = at(o, i, k);
@@ -71,7 +69,7 @@ std::vector<float> packParam(const Program::Param& param, const Program::Packing
   }
   const int64_t blocks = (O + block - 1) / block;
   const int64_t inputs = packing.inputBlock > 0 ? std::min(packing.inputBlock, I) : I;
-  std::vector<float> packed(blocks * K * I * block, 0.0f);
+  AlignedFloats packed(blocks * K * I * block, 0.0f);
   for (int64_t o = 0; o < O; ++o)
     for (int64_t i = 0; i < I; ++i) {
       // Input channel i lies in the block of `count` channels from c0, which starts
@@ -137,13 +135,13 @@ void Runner::setParam(size_t index, const TensorView& value) {
   if (!value.data) throw usageError(fmt::format("param '{}': null data pointer", spec.name));
   // Packed outside the lock; runs in flight keep the snapshot they started with.
   std::vector<std::pair<size_t, size_t>> targets;
-  std::vector<std::shared_ptr<const std::vector<float>>> packs;
+  std::vector<std::shared_ptr<const AlignedFloats>> packs;
   for (size_t k = 0; k < program_.kernels.size(); ++k) {
     const Program::Kernel& kernel = program_.kernels[k];
     for (size_t b = 0; b < kernel.buffers.size(); ++b)
       if (kernel.packings[b].param == static_cast<int32_t>(index)) {
         targets.emplace_back(k, b);
-        packs.push_back(std::make_shared<const std::vector<float>>(
+        packs.push_back(std::make_shared<const AlignedFloats>(
             packParam(param, kernel.packings[b], value.data)));
       }
   }

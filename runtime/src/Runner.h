@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "Program.h"
+#include "cnv/AlignedVector.h"
 
 namespace cnv::rt {
 
@@ -79,7 +80,7 @@ class Runner {
   std::vector<int32_t> outputOf_;  // per value: the output it is, or -1
   struct Bindings {
     // packed[kernel][buffer]: the param as that kernel wants it; null if not a param.
-    std::vector<std::vector<std::shared_ptr<const std::vector<float>>>> packed;
+    std::vector<std::vector<std::shared_ptr<const AlignedFloats>>> packed;
     std::vector<bool> bound;
   };
   std::shared_ptr<const Bindings> bindings() const;
@@ -91,7 +92,7 @@ class Runner {
 };
 
 // Packs `user` (param `param` in its declared layout) as `packing` says.
-std::vector<float> packParam(const Program::Param& param, const Program::Packing& packing,
+AlignedFloats packParam(const Program::Param& param, const Program::Packing& packing,
                              const float* user);
 
 }  // namespace cnv::rt

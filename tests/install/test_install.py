@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-PUBLIC_HEADERS = {"cnv.h", "cnv_c.h", "cnv_runtime.h", "Io.h", "Error.h", "Tensor.h", "Export.h"}
+PUBLIC_HEADERS = {"cnv.h", "cnv_c.h", "cnv_runtime.h", "Io.h", "Error.h", "Tensor.h", "AlignedVector.h", "Export.h"}
 
 
 def sh(args, **kwargs):

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cnv/AlignedVector.h"
 #include "cnv/Export.h"
 
 namespace cnv {
@@ -19,6 +20,7 @@ struct MutableTensorView {
   std::vector<int64_t> shape;
 };
 
+// Its data is 64-byte aligned (AlignedVector.h).
 class CNV_API Tensor {
  public:
   Tensor() = default;
@@ -35,7 +37,7 @@ class CNV_API Tensor {
 
  private:
   std::vector<int64_t> shape_;
-  std::vector<float> data_;
+  AlignedFloats data_;
 };
 
 // The number of elements of `shape`; throws cnv::Error (Data) for a negative dim or an
