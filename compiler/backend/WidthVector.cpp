@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "compiler/backend/KernelBuilder.h"
 
@@ -99,7 +100,7 @@ struct PanelBuffer {
 class WidthVectorSchedule final : public Schedule {
  public:
   WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer,
-                      const CacheSizes& caches)
+                      const CacheSizes& caches, bool narrowTail)
       : Schedule(op, {WeightPacking::outputChannelBlocks(rows), int64_t{vectors} * lanes,
                       buffer.allocatedRows * buffer.rowStride}),
         lanes(lanes),
@@ -109,7 +110,8 @@ class WidthVectorSchedule final : public Schedule {
         weightBytes(double(op.result->channels) * double(op.operands[1]->inChannelsPerGroup) *
                     double(op.operands[1]->kernelWidth) * sizeof(float)),
         l2Budget(caches.l2 * 3 / 4),
-        prefetchWeights(!op.isDepthwise() && weightBytes > double(l2Budget)) {}
+        prefetchWeights(!op.isDepthwise() && weightBytes > double(l2Budget)),
+        narrowTail(narrowTail) {}
 
   std::string describeLoops() const override;
   void emit(KernelBuilder& kb) const override;
@@ -133,6 +135,9 @@ class WidthVectorSchedule final : public Schedule {
   const double weightBytes;
   const int64_t l2Budget;
   const bool prefetchWeights;
+  // Whether a last remainder of at most lanes / 2 positions is computed in vectors of
+  // lanes / 2 (emit()).
+  const bool narrowTail;
 };
 
 std::string WidthVectorSchedule::describeLoops() const {
@@ -146,8 +151,12 @@ std::string WidthVectorSchedule::describeLoops() const {
                   y.channels, rows, rows, vectors, lanes,
                   blocked ? ", started from the partial sums in y after the first ci0" : "");
   const std::string panels = fmt::format(
-      "for wo0 in [width_begin, width_end) step {}, then step {} for the tail: panels{}",
+      "for wo0 in [width_begin, width_end) step {}, then step {} for the tail{}: panels{}",
       panelWidth, lanes,
+      narrowTail ? fmt::format(" (a last {} positions or fewer in <{} x float>, half-width FMAs "
+                               "costing half)",
+                               lanes / 2, lanes / 2)
+                 : "",
       vectors > 1 && !blocksOutsidePanels(op_)
           ? fmt::format(" (a tail panel's tile: {} blocks of {} channels x 1 vector)", vectors,
                         rows)
@@ -254,7 +263,8 @@ struct InputBlock {
 
 class WidthVectorEmitter {
  public:
-  WidthVectorEmitter(const WidthVectorSchedule& schedule, KernelBuilder& kb)
+  // `lanes`: the schedule's, or half of them for a last narrow panel (emit()).
+  WidthVectorEmitter(const WidthVectorSchedule& schedule, KernelBuilder& kb, int lanes)
       : s_(schedule),
         op_(schedule.op()),
         kb_(kb),
@@ -265,12 +275,17 @@ class WidthVectorEmitter {
         I_(op_.operands[1]->inChannelsPerGroup),
         stride_(op_.stride),
         rowStride_(schedule.buffer.rowStride),
-        vectorType_(kb.vectorType(schedule.lanes)) {}
+        lanes_(lanes),
+        vectorType_(kb.vectorType(lanes)) {}
 
   void emit();
 
  private:
-  int64_t width(const Panel& panel) const { return int64_t{panel.vectors} * s_.lanes; }
+  void allocateAccumulators();
+  // Everything one panel computes; `block`: the block of output channels, for the ops
+  // whose blocks loop outside the panels (else null: every block).
+  void emitPanel(const Panel& panel, const ChannelBlock* block);
+  int64_t width(const Panel& panel) const { return int64_t{panel.vectors} * lanes_; }
   // Entries of a panel row: the positions one phase of the input contributes.
   int64_t span(const Panel& panel) const { return width(panel) + s_.buffer.halo / stride_; }
   // The first input position a panel reads.
@@ -324,14 +339,19 @@ class WidthVectorEmitter {
   const ir::Value& x_;
   const ir::Value& y_;
   const int64_t K_, I_, stride_, rowStride_;
+  const int lanes_;
   llvm::FixedVectorType* vectorType_;
   std::vector<llvm::AllocaInst*> accumulators_;
 };
 
-void WidthVectorEmitter::emit() {
+void WidthVectorEmitter::allocateAccumulators() {
   for (int i = 0; i < s_.rows * s_.vectors; ++i)
     accumulators_.push_back(kb_.entryAlloca(vectorType_, "acc"));
-  const int lanes = s_.lanes;
+}
+
+void WidthVectorEmitter::emit() {
+  allocateAccumulators();
+  const int lanes = lanes_;
   llvm::Value* widthBegin = kb_.scalars[kWidthBegin];
   llvm::Value* widthEnd = kb_.scalars[kWidthEnd];
   // Whole panels of V vectors, then one-vector panels for the rest, so a short or
@@ -339,88 +359,104 @@ void WidthVectorEmitter::emit() {
   const int64_t bulkWidth = int64_t{s_.vectors} * lanes;
   llvm::Value* panels = b_.CreateSDiv(b_.CreateSub(widthEnd, widthBegin), kb_.constant(bulkWidth));
   llvm::Value* tailBegin = b_.CreateAdd(widthBegin, b_.CreateMul(panels, kb_.constant(bulkWidth)));
-  llvm::Value* tailPanels =
-      b_.CreateSDiv(b_.CreateAdd(b_.CreateSub(widthEnd, tailBegin), kb_.constant(lanes - 1)),
-                    kb_.constant(lanes));
-  auto forEachPanel = [&](llvm::Value* n, const std::function<void(const Panel&)>& body) {
+  llvm::Value* rest = b_.CreateSub(widthEnd, tailBegin);
+  // With narrow tails, a last remainder of at most half a vector goes in one panel of
+  // half-width vectors (which cost half: WidthVectorSchedule::narrowTail) instead of a
+  // whole vector mostly masked off: 100 positions cost 6.5 vectors instead of 7.
+  std::optional<WidthVectorEmitter> narrow;
+  llvm::Value* tailPanels = nullptr;
+  llvm::Value* narrowPanel = nullptr;  // i1: whether the narrow panel runs
+  if (s_.narrowTail) {
+    tailPanels =
+        b_.CreateSDiv(b_.CreateAdd(rest, kb_.constant(lanes / 2 - 1)), kb_.constant(lanes));
+    llvm::Value* remainder = b_.CreateSRem(rest, kb_.constant(lanes));
+    narrowPanel = b_.CreateAnd(b_.CreateICmpSGT(remainder, kb_.constant(0)),
+                               b_.CreateICmpSLE(remainder, kb_.constant(lanes / 2)));
+    narrow.emplace(s_, kb_, lanes / 2);
+    narrow->allocateAccumulators();
+  } else {
+    tailPanels = b_.CreateSDiv(b_.CreateAdd(rest, kb_.constant(lanes - 1)), kb_.constant(lanes));
+  }
+  llvm::Value* narrowBegin = b_.CreateAdd(tailBegin, b_.CreateMul(tailPanels, kb_.constant(lanes)));
+  auto forEachPanel = [&](llvm::Value* n, const ChannelBlock* block) {
     kb_.loop(kb_.constant(0), panels, "panel", [&](llvm::Value* j) {
-      body({n, b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth))), s_.vectors,
-            false});
+      emitPanel({n, b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth))), s_.vectors,
+                 false},
+                block);
     });
     kb_.loop(kb_.constant(0), tailPanels, "tail", [&](llvm::Value* j) {
-      body({n, b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes))), 1, true});
+      emitPanel({n, b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes))), 1, true}, block);
     });
-  };
-  auto forEachBlock = [&](const std::function<void(const ChannelBlock&)>& body) {
-    kb_.forEachChannelBlock(op_, s_.rows, [&](llvm::Value* firstChannel, llvm::Value* weights) {
-      body({firstChannel, weights});
-    });
-  };
-  const InputBlock allInputs{kb_.constant(0), kb_.constant(I_)};
-  auto packAllChannels = [&](const Panel& panel) {
-    packPanel(
-        panel, kb_.constant(x_.channels), [](llvm::Value* i) { return i; }, kb_.constant(0));
-  };
-  auto packBlockChannels = [&](const Panel& panel, const ChannelBlock& block) {
-    const int64_t multiplier = y_.channels / x_.channels;
-    packPanel(
-        panel, kb_.constant(s_.rows),
-        [&](llvm::Value* i) {
-          // Rows past the last channel (zero weights, never stored) copy the last one.
-          llvm::Value* co =
-              kb_.minimum(b_.CreateAdd(block.firstChannel, i), kb_.constant(y_.channels - 1));
-          return b_.CreateUDiv(co, kb_.constant(multiplier));
-        },
-        nullptr);
+    if (narrow)
+      kb_.ifThen(narrowPanel, [&] { narrow->emitPanel({n, narrowBegin, 1, true}, block); });
   };
   kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
     if (blocksOutsidePanels(op_)) {
-      forEachBlock([&](const ChannelBlock& block) {
-        forEachPanel(n, [&](const Panel& panel) {
-          if (op_.isDepthwise())
-            packBlockChannels(panel, block);
-          else
-            packAllChannels(panel);
-          computeTile(panel, {block}, allInputs);
-          storeTile(panel, {block}, allInputs);
-        });
-      });
-    } else if (!s_.inputBlocked()) {
-      forEachPanel(n, [&](const Panel& panel) {
-        packAllChannels(panel);
-        forEachTile(panel, [&](const std::vector<ChannelBlock>& blocks) {
-          computeTile(panel, blocks, allInputs);
-          storeTile(panel, blocks, allInputs);
-        });
+      kb_.forEachChannelBlock(op_, s_.rows, [&](llvm::Value* firstChannel, llvm::Value* weights) {
+        const ChannelBlock block{firstChannel, weights};
+        forEachPanel(n, &block);
       });
     } else {
-      // Blocks of input channels that fit L1, each copied once per panel and read by
-      // every block of output channels; partial sums wait in the output.
-      const int64_t perBlock = s_.buffer.inputChannels;
-      const int64_t inputBlocks = (I_ + perBlock - 1) / perBlock;
-      forEachPanel(n, [&](const Panel& panel) {
-        kb_.loop(kb_.constant(0), kb_.constant(inputBlocks), "ib", [&](llvm::Value* ib) {
-          llvm::Value* c0 = b_.CreateMul(ib, kb_.constant(perBlock));
-          const InputBlock input{
-              c0, kb_.minimum(kb_.constant(perBlock), b_.CreateSub(kb_.constant(I_), c0)),
-              b_.CreateICmpEQ(ib, kb_.constant(0)),
-              b_.CreateICmpEQ(ib, kb_.constant(inputBlocks - 1))};
-          packPanel(
-              panel, input.count, [&](llvm::Value* i) { return b_.CreateAdd(c0, i); }, c0);
-          forEachTile(panel, [&](const std::vector<ChannelBlock>& blocks) {
-            computeTile(panel, blocks, input);
-            storeTile(panel, blocks, input);
-          });
-        });
-      });
+      forEachPanel(n, nullptr);
     }
+  });
+}
+
+void WidthVectorEmitter::emitPanel(const Panel& panel, const ChannelBlock* block) {
+  const InputBlock allInputs{kb_.constant(0), kb_.constant(I_)};
+  auto packAllChannels = [&] {
+    packPanel(
+        panel, kb_.constant(x_.channels), [](llvm::Value* i) { return i; }, kb_.constant(0));
+  };
+  if (blocksOutsidePanels(op_)) {
+    if (op_.isDepthwise()) {
+      const int64_t multiplier = y_.channels / x_.channels;
+      packPanel(
+          panel, kb_.constant(s_.rows),
+          [&](llvm::Value* i) {
+            // Rows past the last channel (zero weights, never stored) copy the last one.
+            llvm::Value* co =
+                kb_.minimum(b_.CreateAdd(block->firstChannel, i), kb_.constant(y_.channels - 1));
+            return b_.CreateUDiv(co, kb_.constant(multiplier));
+          },
+          nullptr);
+    } else {
+      packAllChannels();
+    }
+    computeTile(panel, {*block}, allInputs);
+    storeTile(panel, {*block}, allInputs);
+    return;
+  }
+  if (!s_.inputBlocked()) {
+    packAllChannels();
+    forEachTile(panel, [&](const std::vector<ChannelBlock>& blocks) {
+      computeTile(panel, blocks, allInputs);
+      storeTile(panel, blocks, allInputs);
+    });
+    return;
+  }
+  // Blocks of input channels that fit L1, each copied once per panel and read by every
+  // block of output channels; partial sums wait in the output.
+  const int64_t perBlock = s_.buffer.inputChannels;
+  const int64_t inputBlocks = (I_ + perBlock - 1) / perBlock;
+  kb_.loop(kb_.constant(0), kb_.constant(inputBlocks), "ib", [&](llvm::Value* ib) {
+    llvm::Value* c0 = b_.CreateMul(ib, kb_.constant(perBlock));
+    const InputBlock input{
+        c0, kb_.minimum(kb_.constant(perBlock), b_.CreateSub(kb_.constant(I_), c0)),
+        b_.CreateICmpEQ(ib, kb_.constant(0)), b_.CreateICmpEQ(ib, kb_.constant(inputBlocks - 1))};
+    packPanel(
+        panel, input.count, [&](llvm::Value* i) { return b_.CreateAdd(c0, i); }, c0);
+    forEachTile(panel, [&](const std::vector<ChannelBlock>& blocks) {
+      computeTile(panel, blocks, input);
+      storeTile(panel, blocks, input);
+    });
   });
 }
 
 void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
                                    const std::function<llvm::Value*(llvm::Value*)>& channelOf,
                                    llvm::Value* firstChannel) {
-  const int lanes = s_.lanes;
+  const int lanes = lanes_;
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
   llvm::Value* start = panelStart(panel);
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
@@ -451,7 +487,7 @@ void WidthVectorEmitter::packPanel(const Panel& panel, llvm::Value* rows,
 // The s vectors at start + s·lanes·v hold lanes entries of each of the s phases.
 void WidthVectorEmitter::copyRowsDeinterleaved(
     const Panel& panel, llvm::Value* rows, const std::function<llvm::Value*(llvm::Value*)>& rowOf) {
-  const int lanes = s_.lanes;
+  const int lanes = lanes_;
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
   llvm::Value* start = panelStart(panel);
   kb_.loop(kb_.constant(0), rows, "row", [&](llvm::Value* i) {
@@ -498,7 +534,7 @@ void WidthVectorEmitter::copyRowsDeinterleaved(
 // instruction each with AVX-512) instead of a gather per row of the buffer.
 void WidthVectorEmitter::copyRowsTransposed(const Panel& panel, llvm::Value* rows,
                                             llvm::Value* firstChannel) {
-  const int lanes = s_.lanes;
+  const int lanes = lanes_;
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
   llvm::Value* start = panelStart(panel);
   const Strides in = kb_.strides(x_, kb_.scalars[kInputWidth]);
@@ -548,7 +584,7 @@ void WidthVectorEmitter::copyRowsTransposed(const Panel& panel, llvm::Value* row
 void WidthVectorEmitter::copyRows(const Panel& panel, llvm::Value* rows,
                                   const std::function<llvm::Value*(llvm::Value*)>& rowOf,
                                   bool checked) {
-  const int lanes = s_.lanes;
+  const int lanes = lanes_;
   const int64_t spanVectors = (span(panel) + lanes - 1) / lanes;
   const bool contiguous = stride_ == 1 && positionsContiguous(x_);
   llvm::Value* inWidth = kb_.scalars[kInputWidth];
@@ -632,7 +668,7 @@ void WidthVectorEmitter::prefetchNextPanel(const Panel& panel, const ChannelBloc
 
 void WidthVectorEmitter::prefetchNextPanelLines(const Panel& panel, llvm::Value* channel,
                                                 llvm::Value* k) {
-  const int lanes = s_.lanes;
+  const int lanes = lanes_;
   // With stride s the next panel starts s·width input positions further on.
   const int64_t newLines = (stride_ * width(panel) + 15) / 16;
   const int64_t perTap = (newLines + K_ - 1) / K_;
@@ -692,7 +728,7 @@ void WidthVectorEmitter::forEachTile(
 
 void WidthVectorEmitter::computeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
                                      const InputBlock& input) {
-  const int lanes = s_.lanes, rows = s_.rows;
+  const int lanes = lanes_, rows = s_.rows;
   const int tileRows = rows * static_cast<int>(blocks.size());
   auto startFromZero = [&] {
     for (int t = 0; t < tileRows; ++t)
@@ -791,12 +827,12 @@ void WidthVectorEmitter::computeTile(const Panel& panel, const std::vector<Chann
 }
 
 llvm::Value* WidthVectorEmitter::storeMask(const Panel& panel) {
-  return panel.tail ? kb_.lanesBelow(panel.p0, s_.lanes, kb_.scalars[kWidthEnd]) : nullptr;
+  return panel.tail ? kb_.lanesBelow(panel.p0, lanes_, kb_.scalars[kWidthEnd]) : nullptr;
 }
 
 void WidthVectorEmitter::storeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
                                    const InputBlock& input) {
-  const int lanes = s_.lanes;
+  const int lanes = lanes_;
   llvm::Value* outWidth = kb_.scalars[kOutputWidth];
   llvm::Value* mask = storeMask(panel);
   auto position = [&](int v) { return b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)); };
@@ -848,7 +884,9 @@ void WidthVectorEmitter::storeTile(const Panel& panel, const std::vector<Channel
         input.last, [&] { storeRows(true); }, [&] { storeRows(false); });
 }
 
-void WidthVectorSchedule::emit(KernelBuilder& kb) const { WidthVectorEmitter(*this, kb).emit(); }
+void WidthVectorSchedule::emit(KernelBuilder& kb) const {
+  WidthVectorEmitter(*this, kb, lanes).emit();
+}
 
 class WidthVector final : public Strategy {
  public:
@@ -947,13 +985,18 @@ class WidthVector final : public Strategy {
     const bool scatterBound =
         !positionsContiguous(*op.result) && fmasPerVector < 64 * int64_t{target.vectorWidth};
     constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
+    // Where a full-width FMA issues at less than two a cycle, a half-width one takes
+    // half its time (Zen 4 splits a 512-bit FMA over both 256-bit pipes); where two
+    // pipes take whole vectors (Zen 5, Intel's server cores), both cost a pipe-cycle
+    // and a narrow tail saves nothing.
+    const bool narrowTail = target.fmaPerCycle < 2 && target.vectorWidth >= 8;
     if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats) ||
         !candidates.front().buffer.channelFitsL1() || scatterBound)
       return result;
     for (const Candidate& c : candidates)
       if (c.buffer.fits(kMaxPanelFloats))
-        result.push_back(std::make_unique<WidthVectorSchedule>(op, target.vectorWidth, c.rows,
-                                                               c.vectors, c.buffer, target.caches));
+        result.push_back(std::make_unique<WidthVectorSchedule>(
+            op, target.vectorWidth, c.rows, c.vectors, c.buffer, target.caches, narrowTail));
     return result;
   }
 };

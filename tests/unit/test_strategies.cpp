@@ -67,6 +67,30 @@ TEST_CASE("every kernel strategy agrees with the reference with AVX2 and SSE2 ve
   }
 }
 
+// The FMA rate picks code paths (WidthVector's half-width last panel where full-width
+// FMAs issue at one a cycle, DirectVector's taller tiles where they issue at two): both
+// descriptions are tested on any host, whichever it measures.
+TEST_CASE("every kernel strategy agrees with the reference under either FMA rate",
+          "[correctness][strategy]") {
+  for (const char* rate : {"1", "2"}) {
+    setenv("CNV_FMA_PER_CYCLE", rate, 1);
+    INFO("CNV_FMA_PER_CYCLE=" << rate);
+    checkStrategies(20261201, 40, {});
+    // Ragged widths of a few vectors, where the last panel is the narrow one.
+    for (uint32_t i = 0; i < 24; ++i) {
+      const int64_t width = 16 * (1 + i % 7) + 1 + i % 9;  // past whole vectors by 1..9
+      const std::string source = fmt::format(
+          "model m {{\n  input x : f32[2, {0}, {1}] layout NCW\n  param w : f32[{2}, {0}, 3] "
+          "layout OIW\n  param b : f32[{2}]\n  y = relu(conv1d(x, w, b, padding=same))\n  output "
+          "y\n}}\n",
+          5 + i % 3 * 7, width, 4 + i % 5 * 5);
+      auto result = cnv::test::runBoth(source, {}, 20261201 + i, 1 + i % 2);
+      cnv::test::requireAgreement(result, fmt::format("width {}\n{}", width, source));
+    }
+  }
+  unsetenv("CNV_FMA_PER_CYCLE");
+}
+
 // Every strategy of the list, preferred wherever it can run: each must compute every
 // op it accepts, in every layout pair, not only the ops the planner gives it by choice.
 TEST_CASE(
