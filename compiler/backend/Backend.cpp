@@ -108,8 +108,17 @@ std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
     out += fmt::format("kernel @{} computes %{} ({}) with {}{}{}\n", kernel.symbol,
                        kernel.op->result->name, ir::name(kernel.op->kind), kernel.strategy->name(),
                        label == "default" ? "" : " " + label, chosenByText(kernel.chosenBy));
-    out += "  for n in [batch_begin, batch_end)\n";
-    out += kernel.schedule->describeLoops();
+    const std::string outer = kernel.schedule->describeOuterLoops();
+    const std::string indent(2 * static_cast<size_t>(std::count(outer.begin(), outer.end(), '\n')),
+                             ' ');
+    out += outer + indent + "  for n in [batch_begin, batch_end)\n";
+    const std::string inner = kernel.schedule->describeLoops();
+    for (size_t begin = 0; begin < inner.size();) {
+      const size_t end = inner.find('\n', begin);
+      const size_t next = end == std::string::npos ? inner.size() : end + 1;
+      out += indent + inner.substr(begin, next - begin);
+      begin = next;
+    }
   }
   return out;
 }

@@ -38,6 +38,9 @@ class Schedule {
   // The loop nest inside `for n in [batch_begin, batch_end)`, one line per level,
   // indented by two spaces per level starting at four.
   virtual std::string describeLoops() const = 0;
+  // Loops outside the samples', if any, one line per level, indented by two spaces per
+  // level starting at two; the sample loop and describeLoops() go inside them.
+  virtual std::string describeOuterLoops() const { return ""; }
   // The kernel's body, into the function `kb` has begun.
   virtual void emit(KernelBuilder& kb) const = 0;
 

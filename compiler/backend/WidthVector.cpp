@@ -97,6 +97,20 @@ struct PanelBuffer {
   int64_t l1Budget;        // bytes of L1 a copy may take
 };
 
+// Blocks of R output channels per chunk (WidthVectorSchedule::chunkBlocks); 0: one
+// chunk of every block.
+int64_t chooseChunkBlocks(const ir::Op& op, int rows, int vectors, const CacheSizes& caches) {
+  if (op.isDepthwise() || blocksOutsidePanels(op)) return 0;
+  const ir::Value& w = *op.operands[1];
+  const int64_t blocks = (op.result->channels + rows - 1) / rows;
+  // By division: a huge kernel makes a block's weights huge.
+  const int64_t blockBytes = int64_t{rows} * w.inChannelsPerGroup * w.kernelWidth * 4;
+  const int64_t fitting = caches.l2 / 2 / blockBytes;
+  if (fitting >= blocks) return 0;
+  // Whole groups of V blocks, as a tail panel's tiles take them, where they fit.
+  return fitting >= vectors ? fitting / vectors * vectors : std::max<int64_t>(1, fitting);
+}
+
 class WidthVectorSchedule final : public Schedule {
  public:
   WidthVectorSchedule(const ir::Op& op, int lanes, int rows, int vectors, const PanelBuffer& buffer,
@@ -110,10 +124,12 @@ class WidthVectorSchedule final : public Schedule {
         weightBytes(double(op.result->channels) * double(op.operands[1]->inChannelsPerGroup) *
                     double(op.operands[1]->kernelWidth) * sizeof(float)),
         l2Budget(caches.l2 * 3 / 4),
-        prefetchWeights(!op.isDepthwise() && weightBytes > double(l2Budget)),
+        chunkBlocks(chooseChunkBlocks(op, rows, vectors, caches)),
+        prefetchWeights(!op.isDepthwise() && weightBytes > double(l2Budget) && chunkBlocks == 0),
         narrowTail(narrowTail) {}
 
   std::string describeLoops() const override;
+  std::string describeOuterLoops() const override;
   void emit(KernelBuilder& kb) const override;
   // rows x vectors
   std::string label() const override { return fmt::format("{}x{}", rows, vectors); }
@@ -134,11 +150,30 @@ class WidthVectorSchedule final : public Schedule {
   // line. Measured 1.2-1.7x on 250-2000 channels with 7-48 taps.
   const double weightBytes;
   const int64_t l2Budget;
+  // Where all the weights outgrow L2 and blocks of output channels run inside the
+  // panels, every panel would stream them from L3 or memory (a 32-tap 512-channel conv:
+  // 32 MiB per panel). Chunks of output channels whose weights fit half of L2 instead
+  // loop outside the samples and panels, each panel's input copied once per chunk (a
+  // copy per 1 / (chunk channels · K) of the FMAs). The other half holds the copies'
+  // source rows passing through. 0: not chunked.
+  const int64_t chunkBlocks;
   const bool prefetchWeights;
   // Whether a last remainder of at most lanes / 2 positions is computed in vectors of
   // lanes / 2 (emit()).
   const bool narrowTail;
 };
+
+std::string WidthVectorSchedule::describeOuterLoops() const {
+  if (chunkBlocks == 0) return "";
+  const ir::Value& w = *op_.operands[1];
+  const int64_t channels = chunkBlocks * rows;
+  return fmt::format(
+      "  for co1 in [0, {}) step {}: chunks of output channels; all the weights, {:.1f} KiB, "
+      "outgrow the {:.0f} KiB L2 budget, a chunk's, {:.1f} KiB, fit half of L2 and stay there "
+      "over every sample and panel\n",
+      op_.result->channels, channels, weightBytes / 1024, l2Budget / 1024.0,
+      double(channels) * double(w.inChannelsPerGroup) * double(w.kernelWidth) * 4 / 1024);
+}
 
 std::string WidthVectorSchedule::describeLoops() const {
   const ir::Value& w = *op_.operands[1];
@@ -146,10 +181,10 @@ std::string WidthVectorSchedule::describeLoops() const {
   const int64_t panelWidth = int64_t{lanes} * vectors;
   const int64_t stride = op_.stride;
   const bool blocked = inputBlocked();
-  const std::string blocks =
-      fmt::format("for co0 in [0, {}) step {}: {} x {} accumulators of <{} x float> in registers{}",
-                  y.channels, rows, rows, vectors, lanes,
-                  blocked ? ", started from the partial sums in y after the first ci0" : "");
+  const std::string blocks = fmt::format(
+      "for co0 in {} step {}: {} x {} accumulators of <{} x float> in registers{}",
+      chunkBlocks == 0 ? fmt::format("[0, {})", y.channels) : std::string("the chunk"), rows, rows,
+      vectors, lanes, blocked ? ", started from the partial sums in y after the first ci0" : "");
   const std::string panels = fmt::format(
       "for wo0 in [width_begin, width_end) step {}, then step {} for the tail{}: panels{}",
       panelWidth, lanes,
@@ -243,6 +278,10 @@ struct Panel {
   llvm::Value* p0;  // its first output position
   int vectors;
   bool tail;  // one of the one-vector panels after the whole ones
+  // The blocks of output channels it computes: `blockCount` from `firstBlock` (a chunk,
+  // WidthVectorSchedule::chunkBlocks); null: every block.
+  llvm::Value* firstBlock = nullptr;
+  llvm::Value* blockCount = nullptr;
 };
 
 // A block of `rows` output channels from firstChannel, and its packed weights.
@@ -378,27 +417,46 @@ void WidthVectorEmitter::emit() {
     tailPanels = b_.CreateSDiv(b_.CreateAdd(rest, kb_.constant(lanes - 1)), kb_.constant(lanes));
   }
   llvm::Value* narrowBegin = b_.CreateAdd(tailBegin, b_.CreateMul(tailPanels, kb_.constant(lanes)));
-  auto forEachPanel = [&](llvm::Value* n, const ChannelBlock* block) {
+  // `firstBlock`, `blockCount`: the chunk of output-channel blocks (null: all).
+  auto forEachPanel = [&](llvm::Value* n, const ChannelBlock* block, llvm::Value* firstBlock,
+                          llvm::Value* blockCount) {
     kb_.loop(kb_.constant(0), panels, "panel", [&](llvm::Value* j) {
       emitPanel({n, b_.CreateAdd(widthBegin, b_.CreateMul(j, kb_.constant(bulkWidth))), s_.vectors,
-                 false},
+                 false, firstBlock, blockCount},
                 block);
     });
     kb_.loop(kb_.constant(0), tailPanels, "tail", [&](llvm::Value* j) {
-      emitPanel({n, b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes))), 1, true}, block);
+      emitPanel({n, b_.CreateAdd(tailBegin, b_.CreateMul(j, kb_.constant(lanes))), 1, true,
+                 firstBlock, blockCount},
+                block);
     });
     if (narrow)
-      kb_.ifThen(narrowPanel, [&] { narrow->emitPanel({n, narrowBegin, 1, true}, block); });
-  };
-  kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
-    if (blocksOutsidePanels(op_)) {
-      kb_.forEachChannelBlock(op_, s_.rows, [&](llvm::Value* firstChannel, llvm::Value* weights) {
-        const ChannelBlock block{firstChannel, weights};
-        forEachPanel(n, &block);
+      kb_.ifThen(narrowPanel, [&] {
+        narrow->emitPanel({n, narrowBegin, 1, true, firstBlock, blockCount}, block);
       });
-    } else {
-      forEachPanel(n, nullptr);
-    }
+  };
+  auto forEachSample = [&](llvm::Value* firstBlock, llvm::Value* blockCount) {
+    kb_.loop(kb_.scalars[kBatchBegin], kb_.scalars[kBatchEnd], "n", [&](llvm::Value* n) {
+      if (blocksOutsidePanels(op_)) {
+        kb_.forEachChannelBlock(op_, s_.rows, [&](llvm::Value* firstChannel, llvm::Value* weights) {
+          const ChannelBlock block{firstChannel, weights};
+          forEachPanel(n, &block, nullptr, nullptr);
+        });
+      } else {
+        forEachPanel(n, nullptr, firstBlock, blockCount);
+      }
+    });
+  };
+  if (s_.chunkBlocks == 0) {
+    forEachSample(nullptr, nullptr);
+    return;
+  }
+  const int64_t blocks = (y_.channels + s_.rows - 1) / s_.rows;
+  const int64_t chunks = (blocks + s_.chunkBlocks - 1) / s_.chunkBlocks;
+  kb_.loop(kb_.constant(0), kb_.constant(chunks), "chunk", [&](llvm::Value* chunk) {
+    llvm::Value* firstBlock = b_.CreateMul(chunk, kb_.constant(s_.chunkBlocks));
+    forEachSample(firstBlock, kb_.minimum(kb_.constant(s_.chunkBlocks),
+                                          b_.CreateSub(kb_.constant(blocks), firstBlock)));
   });
 }
 
@@ -659,7 +717,9 @@ void WidthVectorEmitter::prefetchNextPanel(const Panel& panel, const ChannelBloc
   // the lines for all: the others would only repeat them (on a CPU with an FMA per
   // cycle, a pointwise conv lost a fifth of its speed to that).
   if (!blocksOutsidePanels(op_)) {
-    kb_.ifThen(b_.CreateICmpEQ(block.firstChannel, kb_.constant(0)),
+    llvm::Value* firstOfPanel =
+        panel.firstBlock ? b_.CreateMul(panel.firstBlock, kb_.constant(s_.rows)) : kb_.constant(0);
+    kb_.ifThen(b_.CreateICmpEQ(block.firstChannel, firstOfPanel),
                [&] { prefetchNextPanelLines(panel, channel, k); });
     return;
   }
@@ -709,20 +769,22 @@ void WidthVectorEmitter::prefetchOutput(const Panel& panel, llvm::Value* channel
 void WidthVectorEmitter::forEachTile(
     const Panel& panel, const std::function<void(const std::vector<ChannelBlock>&)>& body) {
   const int group = panel.tail ? s_.vectors : 1;
-  const int64_t blocks = (y_.channels + s_.rows - 1) / s_.rows;
+  llvm::Value* first = panel.firstBlock ? panel.firstBlock : kb_.constant(0);
+  llvm::Value* blocks =
+      panel.blockCount ? panel.blockCount : kb_.constant((y_.channels + s_.rows - 1) / s_.rows);
   auto blockAt = [&](llvm::Value* index) {
-    auto [firstChannel, weights] = kb_.channelBlock(op_, s_.rows, index);
+    auto [firstChannel, weights] = kb_.channelBlock(op_, s_.rows, b_.CreateAdd(first, index));
     return ChannelBlock{firstChannel, weights};
   };
-  const int64_t groups = blocks / group;
-  kb_.loop(kb_.constant(0), kb_.constant(groups), "cg", [&](llvm::Value* g) {
+  llvm::Value* groups = b_.CreateSDiv(blocks, kb_.constant(group));
+  kb_.loop(kb_.constant(0), groups, "cg", [&](llvm::Value* g) {
     std::vector<ChannelBlock> tile;
     for (int i = 0; i < group; ++i)
       tile.push_back(blockAt(b_.CreateAdd(b_.CreateMul(g, kb_.constant(group)), kb_.constant(i))));
     body(tile);
   });
-  if (blocks % group != 0)
-    kb_.loop(kb_.constant(groups * group), kb_.constant(blocks), "cb",
+  if (group > 1)
+    kb_.loop(b_.CreateMul(groups, kb_.constant(group)), blocks, "cb",
              [&](llvm::Value* index) { body({blockAt(index)}); });
 }
 

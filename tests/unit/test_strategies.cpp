@@ -152,6 +152,39 @@ TEST_CASE("blocks of input channels agree with the reference", "[correctness][st
   }
 }
 
+TEST_CASE("WidthVector's chunks of output channels agree with the reference",
+          "[correctness][strategy]") {
+  // With an 8 KiB L2 (CNV_CACHE_SIZES), the weights of most tile-filling convs outgrow
+  // the 6 KiB budget, so the output channels go in chunks whose weights fit half of L2,
+  // each over every sample and panel, with or without blocks of input channels (2 KiB
+  // L1), tail panels grouping the chunk's blocks.
+  struct CacheOverride {
+    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,8K", 1); }
+    ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
+  } override;
+  const int cases = 48;
+  const uint32_t seed = 20261202;
+  cnv::backend::Backend backend({"", "WidthVector"});
+  int chunked = 0;
+  for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
+    const bool inNcw = i % 4 < 2;
+    cnv::test::RandomModel m = RandomModelGenerator(seed + i).conv(strategyRanges(), inNcw, true);
+    cnv::CompiledIr compiled =
+        cnv::compileToIr(std::make_unique<cnv::SourceFile>("test.cnv", m.source), "");
+    const bool chunks =
+        backend.describeLoops(backend.plan(*compiled.graph)).find("chunks of output channels") !=
+        std::string::npos;
+    chunked += chunks;
+    const int threads = 1 + static_cast<int>(i % 3);
+    auto result =
+        cnv::test::runBoth(m.source, m.symbols, seed + i, threads, {"", "", "WidthVector"});
+    cnv::test::requireAgreement(
+        result, fmt::format("seed {} threads {} chunked {} N={} L={}\n{}", seed + i, threads,
+                            chunks, m.symbols["N"], m.symbols["L"], m.source));
+  }
+  REQUIRE(chunked >= cases / 4);
+}
+
 TEST_CASE("DirectVector's blocks of input channels agree with the reference",
           "[correctness][strategy]") {
   // With a 4 KiB L2 (CNV_CACHE_SIZES), the packed weights of a block of output channels
