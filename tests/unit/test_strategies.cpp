@@ -154,12 +154,12 @@ TEST_CASE("blocks of input channels agree with the reference", "[correctness][st
 
 TEST_CASE("WidthVector's chunks of output channels agree with the reference",
           "[correctness][strategy]") {
-  // With an 8 KiB L2 (CNV_CACHE_SIZES), the weights of most tile-filling convs outgrow
-  // the 6 KiB budget, so the output channels go in chunks whose weights fit half of L2,
-  // each over every sample and panel, with or without blocks of input channels (2 KiB
-  // L1), tail panels grouping the chunk's blocks.
+  // With a 4 KiB L2 (CNV_CACHE_SIZES), the weights of most tile-filling convs outgrow
+  // the 3 KiB budget, so the output channels of those with more than a tile's group of
+  // blocks go in chunks, each over every sample and panel, with or without blocks of
+  // input channels (2 KiB L1), tail panels grouping the chunk's blocks.
   struct CacheOverride {
-    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,8K", 1); }
+    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,4K", 1); }
     ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
   } override;
   const int cases = 48;
