@@ -79,6 +79,13 @@ std::vector<void*> Jit::lookup(const std::vector<std::string>& symbols) {
                     "compiling the kernels");
   std::vector<void*> addresses;
   for (const auto& name : interned) addresses.push_back(found.at(name).getAddress().toPtr<void*>());
+  // The lookup returns once every symbol is ready, but a compile thread may still be
+  // finishing its materialization; ending the session under it (as ~LLJIT does: it
+  // closes the JITDylibs before it stops the threads, LLVM issue 174922) reports a
+  // defunct resource tracker or touches freed memory, and a model destroyed right after
+  // it was compiled crashed. Every kernel is compiled by now: the threads stop here,
+  // their last tasks done.
+  jit_->getExecutionSession().getExecutorProcessControl().getDispatcher().shutdown();
   return addresses;
 }
 

@@ -35,6 +35,7 @@ class Jit {
   // An object compiled before (from the cache).
   void addObject(std::unique_ptr<llvm::MemoryBuffer> object);
   // The addresses of `symbols`, compiling the modules that define them concurrently.
+  // Once only: the compile threads stop when it returns.
   std::vector<void*> lookup(const std::vector<std::string>& symbols);
 
  private:

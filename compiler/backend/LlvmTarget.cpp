@@ -11,6 +11,8 @@
 #include <mutex>
 #include <vector>
 
+#include "CodegenStamp.h"
+
 #include "cnv/Error.h"
 
 namespace cnv::backend {
@@ -56,7 +58,7 @@ const std::vector<CpuChoice>& cpuChoices() {
 
 }  // namespace
 
-const char* codeGeneratorBuild() { return __DATE__ " " __TIME__; }
+const char* codeGeneratorBuild() { return CNV_CODEGEN_STAMP; }
 
 llvm::orc::JITTargetMachineBuilder targetMachineBuilder(const std::string& cpu) {
   initializeLlvm();

@@ -31,7 +31,8 @@ Target targetOf(const llvm::TargetMachine& machine);
 // and triple). O2: O3's extra passes buy the kernels nothing and cost compile time.
 void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine);
 
-// When this code generator was built: the compile cache's entries hold for one build.
+// The code this generator makes, as a digest of its sources (cmake/CodegenStamp.cmake):
+// the compile cache's entries hold for one.
 const char* codeGeneratorBuild();
 
 // `module` as assembly text or as an object file for `machine`.

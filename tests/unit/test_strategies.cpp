@@ -162,7 +162,7 @@ TEST_CASE("WidthVector's chunks of output channels agree with the reference",
     CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,4K", 1); }
     ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
   } override;
-  const int cases = 48;
+  const int cases = 64;
   const uint32_t seed = 20261202;
   cnv::backend::Backend backend({"", "WidthVector"});
   int chunked = 0;
@@ -182,7 +182,8 @@ TEST_CASE("WidthVector's chunks of output channels agree with the reference",
         result, fmt::format("seed {} threads {} chunked {} N={} L={}\n{}", seed + i, threads,
                             chunks, m.symbols["N"], m.symbols["L"], m.source));
   }
-  REQUIRE(chunked >= cases / 4);
+  // Those with more output channels than a tail tile's group of blocks (a third of them).
+  REQUIRE(chunked >= cases / 6);
 }
 
 TEST_CASE("DirectVector's blocks of input channels agree with the reference",
