@@ -16,6 +16,8 @@ void RandomModelGenerator::startModel() {
   channels_ = 0;
   width_ = 0;
   outputs_.clear();
+  chain_.clear();
+  activationWeights_ = {1, 1, 1, 1, 1};
 }
 
 RandomModelGenerator::Padding RandomModelGenerator::pickPadding(int effective) {
@@ -49,8 +51,16 @@ std::string RandomModelGenerator::pickMode() {
   return std::vector<std::string>{"zeros", "zeros", "reflect", "replicate", "circular"}[pick(0, 4)];
 }
 
+int RandomModelGenerator::pickWeighted(const std::vector<int>& weights) {
+  int total = 0;
+  for (int weight : weights) total += weight;
+  int draw = pick(0, total - 1), index = 0;
+  while (draw >= weights[index]) draw -= weights[index++];
+  return index;
+}
+
 std::string RandomModelGenerator::activationCall(const std::string& inner) {
-  switch (pick(0, 4)) {
+  switch (pickWeighted(activationWeights_)) {
     case 0:
       return "relu(" + inner + ")";
     case 1:
@@ -137,39 +147,101 @@ RandomModel RandomModelGenerator::conv(const ConvRanges& r, std::optional<bool> 
           {{"N", pick(r.minBatch, r.maxBatch)}, {"L", width}}};
 }
 
-RandomModel RandomModelGenerator::pipeline() {
+namespace {
+
+// Channel counts off every vector width (4, 8 and 16 floats): a lone channel, less than
+// a vector, and one more or less than whole vectors.
+const std::vector<int> kOffVectorChannels = {1, 3, 17, 31, 33};
+
+}  // namespace
+
+int RandomModelGenerator::pickChannels(int most) {
+  if (pick(0, 3) == 0)
+    return kOffVectorChannels[pick(0, static_cast<int>(kOffVectorChannels.size()) - 1)];
+  return pick(1, most);
+}
+
+int64_t RandomModelGenerator::outputWidth(const ChainConv& conv, int64_t width) {
+  int64_t left = conv.padding.left, right = conv.padding.right;
+  if (conv.padding.named)
+    std::tie(left, right) = cnv::reference::namedPadding(conv.padding.text, width, conv.kernel,
+                                                         conv.stride, conv.dilation);
+  const int64_t effective = conv.dilation * (conv.kernel - 1) + 1;
+  const int64_t maxPad = std::max(left, right);
+  const bool modeFits = conv.mode == "zeros" || conv.mode == "replicate" ||
+                        (conv.mode == "reflect" && maxPad < width) ||
+                        (conv.mode == "circular" && maxPad <= width);
+  if (width + left + right < effective || !modeFits) return 0;
+  return (width + left + right - effective) / conv.stride + 1;
+}
+
+bool RandomModelGenerator::chainAccepts(int64_t width) const {
+  for (const ChainConv& conv : chain_)
+    if ((width = outputWidth(conv, width)) == 0) return false;
+  return true;
+}
+
+RandomModel RandomModelGenerator::pipeline(const PipelineRanges& r) {
   startModel();
-  width_ = pick(8, 40);
+  // Widths: 1 now and then, often a few positions (all border, or one kernel extent),
+  // else longer.
+  const int widthKind = pick(0, 7);
+  width_ = widthKind == 0 ? 1 : widthKind <= 3 ? pick(2, 12) : pick(13, 40);
   const int64_t inputWidth = width_;
-  channels_ = pick(1, 6);
+  channels_ = pickChannels(6);
   const bool symbolic = pick(0, 1);
   const std::string W = symbolic ? "L" : std::to_string(width_);
-  const bool nwc = pick(0, 1);
+  const bool ncw = r.inputNcw ? *r.inputNcw : pick(0, 1);
   body_ +=
       fmt::format("  input x : f32[N, {}] layout {}\n",
-                  nwc ? fmt::format("{}, {}", W, channels_) : fmt::format("{}, {}", channels_, W),
-                  nwc ? "NWC" : "NCW");
+                  ncw ? fmt::format("{}, {}", channels_, W) : fmt::format("{}, {}", W, channels_),
+                  ncw ? "NCW" : "NWC");
   current_ = "x";
-  const int layers = pick(1, 4);
+  activationWeights_ = r.activationWeights;
+  const int layers = 1 + pickWeighted(r.layerWeights);
+  bool convs = false;
   for (int i = 0; i < layers; ++i) {
-    switch (pick(0, 6)) {
+    // 0 activation, 1 residual block, 2 copy, 3 to 6 conv. Every pipeline has a conv:
+    // the last layer is a residual block or a conv when none came before.
+    int kind = pick(0, 6);
+    if (i + 1 == layers && !convs && (kind == 0 || kind == 2)) kind = kind == 0 ? 1 : 3;
+    switch (kind) {
       case 0:
         addActivation();
         break;
       case 1:
         addResidualBlock();
+        convs = true;
         break;
       case 2:
         addCopy();
         break;
       default:
         addConv(pick(0, 2) == 0);
+        convs = true;
         break;
     }
-    if (pick(0, 5) == 0) addOutput(current_);
+    if (i + 1 < layers && pick(0, 5) == 0) addOutput(current_);
   }
-  if (std::find(outputs_.begin(), outputs_.end(), current_) == outputs_.end()) addOutput(current_);
-  return {"model pipeline {\n" + params_ + body_ + "}\n", {{"N", pick(0, 3)}, {"L", inputWidth}}};
+  addOutput(current_, r.outputNcw);
+  RandomModel model{"model pipeline {\n" + params_ + body_ + "}\n",
+                    {{"N", pick(0, 3)}, {"L", inputWidth}}};
+  if (symbolic) {
+    // The same compiled model at the least width it accepts, and at another.
+    std::vector<int64_t> widths;
+    for (int64_t w = 1; w < inputWidth; ++w)
+      if (chainAccepts(w)) {
+        widths.push_back(w);
+        break;
+      }
+    for (int attempt = 0; attempt < 4; ++attempt)
+      if (const int64_t w = pick(1, 64); w != inputWidth && chainAccepts(w)) {
+        if (std::find(widths.begin(), widths.end(), w) == widths.end()) widths.push_back(w);
+        break;
+      }
+    for (int64_t w : widths) model.moreSymbols.push_back({{"N", pick(0, 3)}, {"L", w}});
+  }
+  return model;
 }
 
 void RandomModelGenerator::addActivation() {
@@ -185,39 +257,74 @@ void RandomModelGenerator::addCopy() {
 }
 
 // A conv with random attributes that fits the current width, possibly wrapped in an
-// activation (a nested call).
+// activation (a nested call). Now and then its kernel extent is the width with its
+// pads: one output position.
 void RandomModelGenerator::addConv(bool nested) {
-  int groups = 1;
   std::vector<int> divisors;
   for (int g = 1; g <= channels_; ++g)
     if (channels_ % g == 0) divisors.push_back(g);
-  if (pick(0, 2) == 0) groups = divisors[pick(0, static_cast<int>(divisors.size()) - 1)];
-  const int outChannels = groups * pick(1, std::max(1, 8 / groups));
-  const int kernel = pick(1, 5), stride = pick(1, 3), dilation = pick(1, 2);
-  const int effective = dilation * (kernel - 1) + 1;
-  const std::string mode = pickMode();
-  Padding padding = pickPadding(effective);
-  if (padding.named)
-    std::tie(padding.left, padding.right) =
-        cnv::reference::namedPadding(padding.text, width_, kernel, stride, dilation);
-  const int64_t outWidth = (width_ + padding.left + padding.right - effective) / stride + 1;
-  const int64_t maxPad = std::max(padding.left, padding.right);
-  const bool modeFits = mode == "zeros" || mode == "replicate" ||
-                        (mode == "reflect" && maxPad < width_) ||
-                        (mode == "circular" && maxPad <= width_);
-  if (width_ + padding.left + padding.right < effective || outWidth < 1 || !modeFits) {
-    addActivation();  // this conv would not fit; keep the chain going
+  // A few draws for a conv that accepts the width; else an activation keeps the chain
+  // going.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    int groups = 1;
+    if (pick(0, 2) == 0) groups = divisors[pick(0, static_cast<int>(divisors.size()) - 1)];
+    int outChannels = groups * pick(1, std::max(1, 8 / groups));
+    if (pick(0, 4) == 0) {
+      std::vector<int> offVector;
+      for (int c : kOffVectorChannels)
+        if (c % groups == 0) offVector.push_back(c);
+      if (!offVector.empty())
+        outChannels = offVector[pick(0, static_cast<int>(offVector.size()) - 1)];
+    }
+    ChainConv conv;
+    conv.kernel = pick(1, 5);
+    conv.stride = pick(1, 3);
+    conv.dilation = pick(1, 2);
+    conv.mode = pickMode();
+    conv.padding = pickPadding(conv.dilation * (conv.kernel - 1) + 1);
+    if (pick(0, 3) == 0) {
+      // Kernel extents (dilation up to 3) that the width and explicit pads of up to 4
+      // make up exactly.
+      struct Fit {
+        int kernel, dilation, left, right;
+      };
+      std::vector<Fit> fits;
+      for (int k = 1; k <= 5; ++k)
+        for (int d = 1; d <= 3; ++d)
+          for (int left = 0; left <= 4; ++left)
+            for (int right = 0; left + right <= 4; ++right)
+              if (d * (k - 1) + 1 == width_ + left + right) fits.push_back({k, d, left, right});
+      if (!fits.empty()) {
+        const Fit fit = fits[pick(0, static_cast<int>(fits.size()) - 1)];
+        conv.kernel = fit.kernel;
+        conv.dilation = fit.dilation;
+        conv.padding = Padding();
+        conv.padding.left = fit.left;
+        conv.padding.right = fit.right;
+        if (fit.left != fit.right)
+          conv.padding.text = fmt::format("({}, {})", fit.left, fit.right);
+        else if (fit.left == 0 && pick(0, 1))
+          conv.padding.text = "valid";
+        else
+          conv.padding.text = std::to_string(fit.left);
+      }
+    }
+    const int64_t outWidth = outputWidth(conv, width_);
+    if (outWidth == 0) continue;
+    chain_.push_back(conv);
+    const std::string w = declareWeight(outChannels, channels_ / groups, conv.kernel);
+    const std::string call = fmt::format(
+        "conv1d({}, {}{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})",
+        current_, w, maybeBias(outChannels), conv.stride, conv.dilation, groups, conv.padding.text,
+        conv.mode);
+    const std::string name = fresh();
+    body_ += fmt::format("  {} = {}\n", name, nested ? activationCall(call) : call);
+    current_ = name;
+    channels_ = outChannels;
+    width_ = outWidth;
     return;
   }
-  const std::string w = declareWeight(outChannels, channels_ / groups, kernel);
-  const std::string call = fmt::format(
-      "conv1d({}, {}{}, stride={}, dilation={}, groups={}, padding={}, padding_mode={})", current_,
-      w, maybeBias(outChannels), stride, dilation, groups, padding.text, mode);
-  const std::string name = fresh();
-  body_ += fmt::format("  {} = {}\n", name, nested ? activationCall(call) : call);
-  current_ = name;
-  channels_ = outChannels;
-  width_ = outWidth;
+  addActivation();
 }
 
 // y = add(act(conv(x)), x) with a same, stride-1 conv that keeps the shape.
@@ -234,10 +341,12 @@ void RandomModelGenerator::addResidualBlock() {
   current_ = name;
 }
 
-void RandomModelGenerator::addOutput(const std::string& value) {
+void RandomModelGenerator::addOutput(const std::string& value, std::optional<bool> ncw) {
   if (value == "x" && pick(0, 1)) return;
   outputs_.push_back(value);
-  const std::string layout = std::vector<std::string>{"", " layout NWC", " layout NCW"}[pick(0, 2)];
+  const std::string layout =
+      ncw ? (*ncw ? " layout NCW" : " layout NWC")
+          : std::vector<std::string>{"", " layout NWC", " layout NCW"}[pick(0, 2)];
   body_ += fmt::format("  output {}{}\n", value, layout);
 }
 

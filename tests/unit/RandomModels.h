@@ -15,6 +15,10 @@ namespace cnv::test {
 struct RandomModel {
   std::string source;
   std::map<std::string, int64_t> symbols;
+  // Further bindings the same model is valid for (pipelines with a symbolic width: the
+  // least width every layer accepts, often 1 or the first conv's kernel extent, and
+  // another drawn one), to run the compiled model at too.
+  std::vector<std::map<std::string, int64_t>> moreSymbols = {};
 };
 
 // The ranges a random conv is drawn from. The defaults are small shapes that reach
@@ -52,6 +56,21 @@ struct ConvRanges {
   }
 };
 
+// What a random pipeline is drawn from. Widths are often at the edges (1, a few
+// positions, a conv's kernel extent), channel counts often off the vector widths (1, 3,
+// 17, 31, 33); every pipeline has a conv.
+struct PipelineRanges {
+  // Relative weights of 1, 2, 3, ... layers.
+  std::vector<int> layerWeights = {8, 3, 1, 1};
+  // Relative weights of relu, relu6, leaky_relu, sigmoid and tanh. Fused into a conv,
+  // sigmoid and tanh call expf and tanhf for each lane and make the kernel several
+  // times slower to compile: drawn less often, they are still in thousands of kernels
+  // a run.
+  std::vector<int> activationWeights = {4, 4, 4, 1, 1};
+  // The input's layout and the last output's; drawn when unset.
+  std::optional<bool> inputNcw = {}, outputNcw = {};
+};
+
 class RandomModelGenerator {
  public:
   explicit RandomModelGenerator(uint32_t seed) : random_(seed) {}
@@ -65,10 +84,12 @@ class RandomModelGenerator {
 
   // Chains of convs with every attribute, activations, residual adds, copies, nested
   // calls and several outputs in mixed layouts.
-  RandomModel pipeline();
+  RandomModel pipeline(const PipelineRanges& ranges = {});
 
  private:
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random_); }
+  // An index into `weights`, each drawn with its weight's share.
+  int pickWeighted(const std::vector<int>& weights);
   std::string fresh() { return "v" + std::to_string(counter_++); }
   // Forgets the previous model's text and state (the random stream goes on).
   void startModel();
@@ -87,12 +108,28 @@ class RandomModelGenerator {
   std::string declareWeight(int outChannels, int inPerGroup, int kernel);
   std::string maybeBias(int outChannels);
 
+  // A channel count: now and then one off the vector widths, else 1 to `most`.
+  int pickChannels(int most);
+
+  // A conv of the pipeline's chain, as far as the widths it accepts go.
+  struct ChainConv {
+    int kernel = 1, stride = 1, dilation = 1;
+    Padding padding;
+    std::string mode;
+  };
+  // The conv's output width for an input `width`, or 0 when it does not accept it
+  // (valid needs width + pads >= the kernel extent; reflect pads < width; circular
+  // pads <= width).
+  static int64_t outputWidth(const ChainConv& conv, int64_t width);
+  // Whether every conv of the chain accepts an input of `width`.
+  bool chainAccepts(int64_t width) const;
+
   // Pipeline steps on the current value.
   void addActivation();
   void addCopy();
   void addConv(bool nested);
   void addResidualBlock();
-  void addOutput(const std::string& value);
+  void addOutput(const std::string& value, std::optional<bool> ncw = {});
 
   std::mt19937 random_;
   int counter_ = 0;
@@ -102,6 +139,8 @@ class RandomModelGenerator {
   int channels_ = 0;
   int64_t width_ = 0;
   std::vector<std::string> outputs_;
+  std::vector<ChainConv> chain_;
+  std::vector<int> activationWeights_ = {1, 1, 1, 1, 1};
 };
 
 }  // namespace cnv::test

@@ -48,27 +48,38 @@ std::vector<int64_t> concreteShape(const TensorSpec& spec,
 
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
                    uint32_t seed, int threads, const CompileOptions& options) {
+  return std::move(runBothAt(source, std::vector{symbols}, seed, threads, options).front());
+}
+
+std::vector<Comparison> runBothAt(const std::string& source,
+                                  const std::vector<std::map<std::string, int64_t>>& bindings,
+                                  uint32_t seed, int threads, const CompileOptions& options) {
   std::mt19937 random(seed);
   Model model = Model::fromSource(source, "test.cnv", options);
-  std::map<std::string, Tensor> storage;
-  std::map<std::string, TensorView> params, inputs;
+  std::map<std::string, Tensor> paramStorage;
+  std::map<std::string, TensorView> params;
   for (const TensorSpec& spec : model.params()) {
-    storage[spec.name] = randomTensor(concreteShape(spec, symbols), random);
-    params[spec.name] = storage[spec.name].view();
+    // Params have no symbolic dims.
+    paramStorage[spec.name] = randomTensor(concreteShape(spec, {}), random);
+    params[spec.name] = paramStorage[spec.name].view();
     model.setParam(spec.name, params[spec.name]);
   }
-  for (const TensorSpec& spec : model.inputs()) {
-    storage[spec.name] = randomTensor(concreteShape(spec, symbols), random);
-    inputs[spec.name] = storage[spec.name].view();
-  }
-  Comparison result;
-  result.jit = model.run(inputs, threads);
-
   SourceFile file("test.cnv", source);
   DiagnosticEngine diagnostics(file);
   ast::Module module = parse(file, diagnostics);
-  result.reference = reference::runModel(module.models.at(0), inputs, params);
-  return result;
+  std::vector<Comparison> results;
+  for (const auto& symbols : bindings) {
+    std::map<std::string, Tensor> inputStorage;
+    std::map<std::string, TensorView> inputs;
+    for (const TensorSpec& spec : model.inputs()) {
+      inputStorage[spec.name] = randomTensor(concreteShape(spec, symbols), random);
+      inputs[spec.name] = inputStorage[spec.name].view();
+    }
+    Comparison& result = results.emplace_back();
+    result.jit = model.run(inputs, threads);
+    result.reference = reference::runModel(module.models.at(0), inputs, params);
+  }
+  return results;
 }
 
 void requireAgreement(const Comparison& comparison, const std::string& context) {

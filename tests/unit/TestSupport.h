@@ -30,6 +30,12 @@ struct Comparison {
 // given symbol values through the JIT and the reference interpreter.
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
                    uint32_t seed, int threads = 1, const CompileOptions& options = {});
+// The same, compiling once and running at each binding of `bindings` in turn (inputs
+// drawn anew for each).
+std::vector<Comparison> runBothAt(const std::string& source,
+                                  const std::vector<std::map<std::string, int64_t>>& bindings,
+                                  uint32_t seed, int threads = 1,
+                                  const CompileOptions& options = {});
 
 // Requires (Catch2) that the JIT and the reference gave the same outputs, every element
 // within SPEC §4's tolerance; `context` (the model, its seed and sizes) is printed when
