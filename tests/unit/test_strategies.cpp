@@ -27,6 +27,12 @@ ConvRanges strategyRanges() {
   return ranges;
 }
 
+// Describes another machine's caches (CNV_CACHE_SIZES) for as long as it lives.
+struct CacheOverride {
+  explicit CacheOverride(const char* sizes) { setenv("CNV_CACHE_SIZES", sizes, 1); }
+  ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
+};
+
 // Random convs at tile-filling sizes, compiled with `options` and checked against the
 // reference. Layout pairs take turns: NCW → NCW, NCW → NWC, NWC → NCW, NWC → NWC.
 void checkStrategies(uint32_t baseSeed, int cases, const cnv::CompileOptions& options) {
@@ -124,10 +130,7 @@ TEST_CASE("blocks of input channels agree with the reference", "[correctness][st
   // With a 2 KiB L1 (CNV_CACHE_SIZES), WidthVector copies the input of any conv with
   // more than a few channels in blocks and keeps partial sums in the output between
   // them: tile-filling convs with 5 to 40 channels take every path of that.
-  struct CacheOverride {
-    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,64K", 1); }
-    ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
-  } override;
+  const CacheOverride override("2K,64K");
   const int cases = 48;
   cnv::backend::Backend backend({"", "WidthVector"});
   int blocked = 0;
@@ -158,10 +161,7 @@ TEST_CASE("WidthVector's chunks of output channels agree with the reference",
   // the 3 KiB budget, so the output channels of those with more than a tile's group of
   // blocks go in chunks, each over every sample and panel, with or without blocks of
   // input channels (2 KiB L1), tail panels grouping the chunk's blocks.
-  struct CacheOverride {
-    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,4K", 1); }
-    ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
-  } override;
+  const CacheOverride override("2K,4K");
   const int cases = 64;
   const uint32_t seed = 20261202;
   cnv::backend::Backend backend({"", "WidthVector"});
@@ -193,10 +193,7 @@ TEST_CASE("DirectVector's blocks of input channels agree with the reference",
   // so most tile-filling convs go in blocks of input channels, partial sums waiting in
   // the output (NCW or NWC) between them; depthwise convs never do. Layout pairs take
   // turns, residuals are drawn, 1 to 3 threads split the width.
-  struct CacheOverride {
-    CacheOverride() { setenv("CNV_CACHE_SIZES", "2K,4K", 1); }
-    ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
-  } override;
+  const CacheOverride override("2K,4K");
   const int cases = 64;
   const uint32_t seed = 20261201;
   cnv::backend::Backend backend({"", "DirectVector"});
