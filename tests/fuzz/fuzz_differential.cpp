@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "cnv/cnv.h"
 #include "tests/unit/RandomModels.h"
@@ -19,22 +22,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int threads = size > 4 ? 1 + data[4] % 3 : 1;
   const char* cpus[] = {"", "x86-64-v3", "x86-64"};
   const char* cpu = size > 5 ? cpus[data[5] % 3] : "";
-  auto [source, symbols] = cnv::test::RandomModelGenerator(seed).pipeline();
-  cnv::test::Comparison c;
+  const cnv::test::RandomModel m = cnv::test::RandomModelGenerator(seed).pipeline();
+  std::vector<std::map<std::string, int64_t>> bindings{m.symbols};
+  bindings.insert(bindings.end(), m.moreSymbols.begin(), m.moreSymbols.end());
+  std::vector<cnv::test::Comparison> runs;
   try {
-    c = cnv::test::runBoth(source, symbols, seed, threads, cnv::CompileOptions("", cpu));
+    runs = cnv::test::runBothAt(m.source, bindings, seed, threads, cnv::CompileOptions("", cpu));
   } catch (const cnv::Error& e) {
     std::fprintf(stderr, "a generated model failed (seed %u): %s\n%s\n", seed, e.what(),
-                 source.c_str());
+                 m.source.c_str());
     __builtin_trap();
   }
-  for (const auto& [name, expected] : c.reference) {
-    std::string detail;
-    if (cnv::test::toleranceRatio(c.jit.at(name), expected, &detail) > 1) {
-      std::fprintf(stderr, "JIT and reference differ (seed %u, output %s): %s\n%s\n", seed,
-                   name.c_str(), detail.c_str(), source.c_str());
-      __builtin_trap();
+  for (size_t b = 0; b < runs.size(); ++b)
+    for (const auto& [name, expected] : runs[b].reference) {
+      std::string detail;
+      if (cnv::test::toleranceRatio(runs[b].jit.at(name), expected, &detail) > 1) {
+        std::fprintf(stderr, "JIT and reference differ (seed %u, L=%lld, output %s): %s\n%s\n",
+                     seed, static_cast<long long>(bindings[b].at("L")), name.c_str(),
+                     detail.c_str(), m.source.c_str());
+        __builtin_trap();
+      }
     }
-  }
   return 0;
 }
