@@ -149,7 +149,11 @@ std::string DirectVectorSchedule::describeLoops() const {
         "{:.1f} KiB, are read from {}\n",
         indent, y.channels, channelBlock(), tile_.positions, tile_.vectors, tile_.lanes,
         kib(allBytes), levelOf(allBytes));
-    out += fmt::format("{}    for k in [0, {})\n", indent, w.kernelWidth);
+    out += fmt::format("{}    for k in [0, {}){}\n", indent, w.kernelWidth,
+                       tapsUnrolled_
+                           ? " unrolled in the interior: each input vector loaded once for every "
+                             "(row, tap) that reads it, the weights in registers"
+                           : "");
     out += fmt::format(
         "{}      acc[r][v] += x[n, (wo+r)*{} + k*{} - pad_left, channels of block v / {}] "
         "* w_packed[co0/{}][k][v]\n",
@@ -526,8 +530,8 @@ class DirectVector final : public Strategy {
     };
     // Depthwise: a vector of channels whose taps unroll (unrollsTaps) loads each input
     // vector once for up to K FMAs, where a tile of several vectors going tap by tap
-    // loads one per FMA (Zen 4, 64 channels, k15, data in L2: 58% -> 74% of peak); as many positions as the
-    // registers left beside the weights hold.
+    // loads one per FMA (Zen 4, 64 channels, k15, data in L2: 58% -> 74% of peak); as many
+    // positions as the registers left beside the weights hold.
     const int64_t K = w.kernelWidth;
     const int unrolledPositions =
         static_cast<int>(std::min<int64_t>(12, target.vectorRegisters - K - 1));

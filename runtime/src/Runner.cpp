@@ -24,16 +24,17 @@ struct Runner::SizedPlan {
 // One run's own memory, reused by the next run that takes it.
 struct Runner::Context {
   std::optional<SizedPlan> plan;
-  std::vector<float*> storage;                // per value
+  std::vector<float*> storage;           // per value
   std::vector<AlignedFloats> temporary;  // per value that is no output
   // kernelScratch[part]: the scratch of the kernel calls that part runs.
   std::vector<AlignedFloats> kernelScratch;
   std::vector<float*> buffers;
 
   // The scratch of `part`; null if the kernel needs none. With a line of slack past
-  // the end, as the scratch had before it was aligned by its allocator: a random
-  // pipeline test corrupted the heap once without it (some kernel's scratch writes may
-  // pass the size its schedule declares; to be found and fixed).
+  // the end, as the aligned-by-hand scratch before it had: without it, one clean-clone
+  // run of the random pipeline tests ended in a corrupted heap at exit. Its cause is not
+  // found: a kernel writing past its declared scratch, or ORC's detached compile
+  // threads exiting while the process does.
   float* scratchFor(int64_t floats, int part) {
     if (floats == 0) return nullptr;
     AlignedFloats& buffer = kernelScratch[static_cast<size_t>(part)];
@@ -52,7 +53,7 @@ std::string joined(const std::vector<std::string>& items) {
 }  // namespace
 
 AlignedFloats packParam(const Program::Param& param, const Program::Packing& packing,
-                             const float* user) {
+                        const float* user) {
   const int64_t block = packing.block == 0 ? 1 : packing.block;
   if (param.bias) {
     const int64_t O = param.outChannels;

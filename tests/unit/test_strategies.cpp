@@ -27,10 +27,12 @@ ConvRanges strategyRanges() {
   return ranges;
 }
 
-// Describes another machine's caches (CNV_CACHE_SIZES) for as long as it lives.
-struct CacheOverride {
-  explicit CacheOverride(const char* sizes) { setenv("CNV_CACHE_SIZES", sizes, 1); }
-  ~CacheOverride() { unsetenv("CNV_CACHE_SIZES"); }
+// Sets an environment variable for as long as it lives (a machine description:
+// CNV_CACHE_SIZES, CNV_FMA_PER_CYCLE), also when a REQUIRE ends the test early.
+struct EnvOverride {
+  EnvOverride(const char* name, const char* value) : name(name) { setenv(name, value, 1); }
+  ~EnvOverride() { unsetenv(name); }
+  const char* name;
 };
 
 // Random convs at tile-filling sizes, compiled with `options` and checked against the
@@ -79,7 +81,7 @@ TEST_CASE("every kernel strategy agrees with the reference with AVX2 and SSE2 ve
 TEST_CASE("every kernel strategy agrees with the reference under either FMA rate",
           "[correctness][strategy]") {
   for (const char* rate : {"1", "2"}) {
-    setenv("CNV_FMA_PER_CYCLE", rate, 1);
+    const EnvOverride override("CNV_FMA_PER_CYCLE", rate);
     INFO("CNV_FMA_PER_CYCLE=" << rate);
     checkStrategies(20261201, 40, {});
     // Ragged widths of a few vectors, where the last panel is the narrow one.
@@ -94,7 +96,6 @@ TEST_CASE("every kernel strategy agrees with the reference under either FMA rate
       cnv::test::requireAgreement(result, fmt::format("width {}\n{}", width, source));
     }
   }
-  unsetenv("CNV_FMA_PER_CYCLE");
 }
 
 // Every strategy of the list, preferred wherever it can run: each must compute every
@@ -130,7 +131,7 @@ TEST_CASE("blocks of input channels agree with the reference", "[correctness][st
   // With a 2 KiB L1 (CNV_CACHE_SIZES), WidthVector copies the input of any conv with
   // more than a few channels in blocks and keeps partial sums in the output between
   // them: tile-filling convs with 5 to 40 channels take every path of that.
-  const CacheOverride override("2K,64K");
+  const EnvOverride override("CNV_CACHE_SIZES", "2K,64K");
   const int cases = 48;
   cnv::backend::Backend backend({"", "WidthVector"});
   int blocked = 0;
@@ -160,11 +161,14 @@ TEST_CASE("WidthVector's chunks of output channels agree with the reference",
   // With a 4 KiB L2 (CNV_CACHE_SIZES), the weights of most tile-filling convs outgrow
   // the 3 KiB budget, so the output channels of those with more than a tile's group of
   // blocks go in chunks, each over every sample and panel, with or without blocks of
-  // input channels (2 KiB L1), tail panels grouping the chunk's blocks.
-  const CacheOverride override("2K,4K");
+  // input channels (2 KiB L1), tail panels grouping the chunk's blocks. SSE vectors
+  // (4 floats, x86-64), which every x86 host runs: chunks pay, and are taken, where a
+  // chunk's channels × taps reach 16 times the tile's vectors of lanes, which short
+  // vectors let small convs reach.
+  const EnvOverride override("CNV_CACHE_SIZES", "2K,4K");
   const int cases = 64;
   const uint32_t seed = 20261202;
-  cnv::backend::Backend backend({"", "WidthVector"});
+  cnv::backend::Backend backend({"x86-64", "WidthVector"});
   int chunked = 0;
   for (uint32_t i = 0; i < static_cast<uint32_t>(cases); ++i) {
     const bool inNcw = i % 4 < 2;
@@ -177,7 +181,7 @@ TEST_CASE("WidthVector's chunks of output channels agree with the reference",
     chunked += chunks;
     const int threads = 1 + static_cast<int>(i % 3);
     auto result =
-        cnv::test::runBoth(m.source, m.symbols, seed + i, threads, {"", "", "WidthVector"});
+        cnv::test::runBoth(m.source, m.symbols, seed + i, threads, {"", "x86-64", "WidthVector"});
     cnv::test::requireAgreement(
         result, fmt::format("seed {} threads {} chunked {} N={} L={}\n{}", seed + i, threads,
                             chunks, m.symbols["N"], m.symbols["L"], m.source));
@@ -193,7 +197,7 @@ TEST_CASE("DirectVector's blocks of input channels agree with the reference",
   // so most tile-filling convs go in blocks of input channels, partial sums waiting in
   // the output (NCW or NWC) between them; depthwise convs never do. Layout pairs take
   // turns, residuals are drawn, 1 to 3 threads split the width.
-  const CacheOverride override("2K,4K");
+  const EnvOverride override("CNV_CACHE_SIZES", "2K,4K");
   const int cases = 64;
   const uint32_t seed = 20261201;
   cnv::backend::Backend backend({"", "DirectVector"});
