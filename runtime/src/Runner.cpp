@@ -4,12 +4,37 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
 
 #include "MemoryLimit.h"
 #include "ThreadPool.h"
 
 namespace cnv::rt {
+
+namespace {
+
+// A line of floats past the end of every temporary and scratch buffer that no kernel
+// may write, checked after each kernel: a kernel storing past what its schedule
+// declares is a cnv bug, and caught here it is an error naming the kernel instead of
+// a heap corrupted for some later free to find.
+constexpr size_t kGuardFloats = 16;
+constexpr uint32_t kGuardBits = 0x7fa5a5a5;  // a signalling NaN: no kernel computes it
+
+void fillGuard(float* end) {
+  for (size_t i = 0; i < kGuardFloats; ++i) std::memcpy(end + i, &kGuardBits, sizeof(float));
+}
+
+bool guardIntact(const float* end) {
+  for (size_t i = 0; i < kGuardFloats; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, end + i, sizeof(float));
+    if (bits != kGuardBits) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 // What a run at one set of symbol values needs beyond the data: computed once per
 // distinct set, so repeated calls at one size skip the shape arithmetic and checks.
@@ -30,17 +55,31 @@ struct Runner::Context {
   std::vector<AlignedFloats> kernelScratch;
   std::vector<float*> buffers;
 
-  // The scratch of `part`; null if the kernel needs none. With a line of slack past
-  // the end, as the aligned-by-hand scratch before it had: without it, one clean-clone
-  // run of the random pipeline tests ended in a corrupted heap at exit. Its cause is not
-  // found: a kernel writing past its declared scratch, or ORC's detached compile
-  // threads exiting while the process does.
+  // The scratch of `part`, its guard filled; null if the kernel needs none.
   float* scratchFor(int64_t floats, int part) {
     if (floats == 0) return nullptr;
     AlignedFloats& buffer = kernelScratch[static_cast<size_t>(part)];
-    const size_t needed = static_cast<size_t>(floats) + 16;
+    const size_t needed = static_cast<size_t>(floats) + kGuardFloats;
     if (buffer.size() < needed) buffer.resize(needed);
+    fillGuard(buffer.data() + floats);
     return buffer.data();
+  }
+  bool scratchIntact(int64_t floats, int parts) const {
+    if (floats == 0) return true;
+    for (int part = 0; part < parts; ++part)
+      if (!guardIntact(kernelScratch[static_cast<size_t>(part)].data() + floats)) return false;
+    return true;
+  }
+  // The value's temporary, sized and its guard filled.
+  float* temporaryFor(size_t value, int64_t floats) {
+    AlignedFloats& buffer = temporary[value];
+    buffer.resize(static_cast<size_t>(floats) + kGuardFloats);
+    fillGuard(buffer.data() + floats);
+    return buffer.data();
+  }
+  bool temporaryIntact(size_t value) const {
+    const AlignedFloats& buffer = temporary[value];
+    return buffer.empty() || guardIntact(buffer.data() + buffer.size() - kGuardFloats);
   }
 };
 
@@ -388,8 +427,7 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
       if (outputOf_[v] >= 0) {
         context.storage[v] = outputs[outputOf_[v]].data;
       } else {
-        context.temporary[v].resize(static_cast<size_t>(elementCount(plan.valueShapes[v])));
-        context.storage[v] = context.temporary[v].data();
+        context.storage[v] = context.temporaryFor(v, elementCount(plan.valueShapes[v]));
       }
     } else {
       context.storage[v] = nullptr;  // params are always packed (see below)
@@ -434,9 +472,21 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
         work < 200000 ? 1 : static_cast<int>(std::min<int64_t>(workers, batch * outputWidth));
     if (context.kernelScratch.size() < static_cast<size_t>(std::max(parts, 1)))
       context.kernelScratch.resize(std::max(parts, 1));
+    auto requireGuardsIntact = [&](int partsRun) {
+      const char* overrun = !context.scratchIntact(kernel.scratchFloats, partsRun) ? "scratch"
+                            : !context.temporaryIntact(static_cast<size_t>(kernel.result))
+                                ? "result"
+                                : nullptr;
+      if (overrun)
+        throw internalError(fmt::format(
+            "kernel {} of model '{}' wrote past the end of its {} buffer; this is a bug in "
+            "cnv: please report it with the model",
+            i, program_.name, overrun));
+    };
     if (parts <= 1) {
       context.buffers[scratchSlot] = context.scratchFor(kernel.scratchFloats, 0);
       function(context.buffers.data(), scalars);
+      requireGuardsIntact(1);
       continue;
     }
     const int64_t chunks = batch >= parts ? 1 : (parts + batch - 1) / batch;
@@ -468,6 +518,7 @@ void Runner::run(const TensorView* inputs, const MutableTensorView* outputs, int
       }
     };
     parallelFor(parts, taskRef(task));
+    requireGuardsIntact(parts);
   }
 }
 

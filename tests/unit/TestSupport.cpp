@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -46,6 +47,44 @@ std::vector<int64_t> concreteShape(const TensorSpec& spec,
   return shape;
 }
 
+namespace {
+
+// The model's outputs through runInto, into buffers that start as NaN (every element
+// must be written) with a guard of 16 floats past each end that no kernel may touch.
+std::map<std::string, Tensor> runIntoGuarded(const Model& model,
+                                             const std::map<std::string, TensorView>& inputs,
+                                             int threads) {
+  constexpr size_t kGuard = 16;
+  constexpr uint32_t kGuardBits = 0x7fa5a5a5;
+  float guard;
+  std::memcpy(&guard, &kGuardBits, sizeof guard);
+  std::map<std::string, AlignedFloats> storage;
+  std::map<std::string, MutableTensorView> outputs;
+  for (const auto& [name, shape] : model.outputShapes(inputs)) {
+    const size_t count = static_cast<size_t>(elementCount(shape));
+    AlignedFloats& buffer = storage[name];
+    buffer.assign(count + kGuard, guard);
+    std::fill(buffer.begin(), buffer.begin() + count, NAN);
+    outputs[name] = {buffer.data(), shape};
+  }
+  model.runInto(inputs, outputs, threads);
+  std::map<std::string, Tensor> results;
+  for (const auto& [name, view] : outputs) {
+    const AlignedFloats& buffer = storage.at(name);
+    const size_t count = buffer.size() - kGuard;
+    for (size_t i = count; i < buffer.size(); ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &buffer[i], sizeof bits);
+      INFO("output " << name << " of " << count << " floats");
+      REQUIRE(bits == kGuardBits);  // else a kernel stored past the end of the output
+    }
+    results[name] = Tensor(view.shape, std::vector<float>(buffer.begin(), buffer.begin() + count));
+  }
+  return results;
+}
+
+}  // namespace
+
 Comparison runBoth(const std::string& source, const std::map<std::string, int64_t>& symbols,
                    uint32_t seed, int threads, const CompileOptions& options) {
   return std::move(runBothAt(source, std::vector{symbols}, seed, threads, options).front());
@@ -76,7 +115,7 @@ std::vector<Comparison> runBothAt(const std::string& source,
       inputs[spec.name] = inputStorage[spec.name].view();
     }
     Comparison& result = results.emplace_back();
-    result.jit = model.run(inputs, threads);
+    result.jit = runIntoGuarded(model, inputs, threads);
     result.reference = reference::runModel(module.models.at(0), inputs, params);
   }
   return results;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include "cnv/cnv.h"
+#include "runtime/src/ModelFactory.h"
+#include "runtime/src/Runner.h"
 
 namespace {
 
@@ -227,4 +229,62 @@ TEST_CASE("shape arithmetic that overflows at run time is a data error on every 
   CHECK(kindOf([&] {
           wide.outputShapes({{"x", {&dummy, {-1, 4, 1}}}});
         }) == cnv::Error::Kind::Data);
+}
+
+namespace {
+
+// Stand-ins for JIT kernels: one stores a float past the end of its result (the last
+// operand buffer) or of its scratch (the buffer after that), the others store nothing.
+size_t gOverrunSlot = 0;
+int64_t gOverrunAt = 0;
+void overrunKernel(float* const* buffers, const int64_t*) { buffers[gOverrunSlot][gOverrunAt] = 1; }
+void idleKernel(float* const*, const int64_t*) {}
+
+}  // namespace
+
+TEST_CASE("a kernel storing past the end of its result or scratch is an internal error",
+          "[runtime][error]") {
+  // The first conv's result h (1×6×8 floats) is a temporary; the runtime owns its
+  // memory and the scratch's, so it can tell when a kernel writes past them.
+  cnv::Model model = cnv::Model::fromSource(R"(model m {
+  input x : f32[1, 4, 8] layout NCW
+  param w1 : f32[6, 4, 1] layout OIW
+  param w2 : f32[4, 6, 1] layout OIW
+  h = conv1d(x, w1)
+  y = conv1d(h, w2)
+  output y
+})",
+                                            "m.cnv");
+  cnv::rt::Program program = cnv::ModelFactory::runner(model)->program();
+  REQUIRE(program.kernels.size() == 2);
+  REQUIRE(program.kernels[0].function != program.kernels[1].function);
+  const std::vector<float> w1(6 * 4, 0.5f), w2(4 * 6, 0.25f), x(4 * 8, 1.0f);
+  std::vector<float> y(4 * 8);
+  auto run = [&](const cnv::rt::Program& changed) {
+    std::vector<cnv::rt::KernelFunction> functions(changed.functionCount, idleKernel);
+    functions[changed.kernels[0].function] = overrunKernel;
+    cnv::rt::Runner runner(changed, functions);
+    runner.setParam(runner.paramIndex("w1"), {w1.data(), {6, 4, 1}});
+    runner.setParam(runner.paramIndex("w2"), {w2.data(), {4, 6, 1}});
+    const cnv::TensorView input{x.data(), {1, 4, 8}};
+    const cnv::MutableTensorView output{y.data(), {1, 4, 8}};
+    std::string message;
+    const cnv::Error::Kind kind = kindOf([&] { runner.run(&input, &output, 1); }, &message);
+    CHECK(kind == cnv::Error::Kind::Internal);
+    return message;
+  };
+  const size_t resultSlot = program.kernels[0].buffers.size() - 1;
+
+  gOverrunSlot = resultSlot;
+  gOverrunAt = 6 * 8;  // one past the last float of h
+  CHECK_THAT(run(program), Catch::Contains("kernel 0 of model 'm' wrote past the end of its "
+                                           "result buffer"));
+  gOverrunAt = 6 * 8 + 15;  // the last float of the guard
+  CHECK_THAT(run(program), Catch::Contains("past the end of its result buffer"));
+
+  cnv::rt::Program withScratch = program;
+  withScratch.kernels[0].scratchFloats = 40;
+  gOverrunSlot = resultSlot + 1;
+  gOverrunAt = 40;
+  CHECK_THAT(run(withScratch), Catch::Contains("past the end of its scratch buffer"));
 }
