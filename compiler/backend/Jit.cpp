@@ -2,8 +2,13 @@
 
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/ExecutorProcessControl.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/TaskDispatch.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -12,6 +17,91 @@
 #include "compiler/backend/ObjectCache.h"
 
 namespace cnv::backend {
+namespace {
+
+// ORC's tasks on threads the JIT owns and joins. LLVM 19's DynamicThreadPoolTaskDispatcher
+// detaches a thread per task and counts the task done before the thread destroys it,
+// so its shutdown() can return while a task's destructor still runs against the
+// session the caller is about to end: a model destroyed right after its compile
+// touched freed memory, and a test process ended in a corrupted heap. Here a task is
+// destroyed on its thread before that thread takes the next or exits, and shutdown()
+// joins every thread. Like ORC's dispatcher, at most `compileThreads` materializations
+// run at once (the rest wait their turn) and every other task gets a thread at once, as
+// a materialization may wait on one.
+class JoiningTaskDispatcher final : public llvm::orc::TaskDispatcher {
+ public:
+  explicit JoiningTaskDispatcher(unsigned compileThreads) : compileThreads_(compileThreads) {}
+  ~JoiningTaskDispatcher() override { shutdown(); }
+
+  void dispatch(std::unique_ptr<llvm::orc::Task> task) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (stopping_) {  // the session ends after shutdown(): what it still asks runs here
+      lock.unlock();
+      task->run();
+      return;
+    }
+    if (llvm::isa<llvm::orc::MaterializationTask>(*task)) {
+      if (compiling_ == compileThreads_) {
+        waitingCompiles_.push_back(std::move(task));
+        return;
+      }
+      ++compiling_;
+    }
+    ready_.push_back(std::move(task));
+    if (ready_.size() > idle_)
+      threads_.emplace_back([this] { work(); });
+    else
+      wake_.notify_one();
+  }
+
+  void shutdown() override {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      threads.swap(threads_);
+    }
+    wake_.notify_all();
+    for (std::thread& thread : threads) thread.join();
+  }
+
+ private:
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      ++idle_;
+      wake_.wait(lock, [this] { return !ready_.empty() || stopping_; });
+      --idle_;
+      if (ready_.empty()) return;  // stopping, nothing left
+      std::unique_ptr<llvm::orc::Task> task = std::move(ready_.front());
+      ready_.pop_front();
+      lock.unlock();
+      task->run();
+      const bool compile = llvm::isa<llvm::orc::MaterializationTask>(*task);
+      task.reset();
+      lock.lock();
+      if (compile) {
+        if (waitingCompiles_.empty()) {
+          --compiling_;
+        } else {
+          ready_.push_back(std::move(waitingCompiles_.front()));
+          waitingCompiles_.pop_front();
+        }
+      }
+    }
+  }
+
+  const unsigned compileThreads_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<llvm::orc::Task>> ready_, waitingCompiles_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  unsigned compiling_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace
 
 Jit::~Jit() = default;
 
@@ -20,8 +110,14 @@ std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads
   std::unique_ptr<Jit> jit(new Jit());
   auto builder = targetMachineBuilder(cpu);
   if (compileThreads == 0) compileThreads = std::max(1u, std::thread::hardware_concurrency());
+  auto process =
+      unwrapOrThrow(llvm::orc::SelfExecutorProcessControl::Create(
+                        nullptr, std::make_unique<JoiningTaskDispatcher>(compileThreads)),
+                    "creating the JIT's process control");
   llvm::orc::LLJITBuilder jitBuilder;
-  jitBuilder.setJITTargetMachineBuilder(builder).setNumCompileThreads(compileThreads);
+  jitBuilder.setJITTargetMachineBuilder(builder)
+      .setExecutorProcessControl(std::move(process))
+      .setSupportConcurrentCompilation(true);
   if (cache)
     jitBuilder.setCompileFunctionCreator(
         [cache](llvm::orc::JITTargetMachineBuilder machineBuilder)
@@ -82,9 +178,8 @@ std::vector<void*> Jit::lookup(const std::vector<std::string>& symbols) {
   // The lookup returns once every symbol is ready, but a compile thread may still be
   // finishing its materialization; ending the session under it (as ~LLJIT does: it
   // closes the JITDylibs before it stops the threads, LLVM issue 174922) reports a
-  // defunct resource tracker or touches freed memory, and a model destroyed right after
-  // it was compiled crashed. Every kernel is compiled by now: the threads stop here,
-  // their last tasks done.
+  // defunct resource tracker. Every kernel is compiled by now: the threads are joined
+  // here, their last tasks done and destroyed.
   jit_->getExecutionSession().getExecutorProcessControl().getDispatcher().shutdown();
   return addresses;
 }
