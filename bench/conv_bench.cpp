@@ -498,19 +498,47 @@ std::string fmtRatio(double dnnlSeconds, double cnvSeconds) {
   return fmtNum(dnnlSeconds / cnvSeconds, 2) + "×";
 }
 
+// "NAME, family F model M" from /proc/cpuinfo's first processor.
 std::string cpuModel() {
   std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string v = line.substr(colon + 1);
-        v.erase(0, v.find_first_not_of(" \t"));
-        return v;
-      }
-    }
-  return "unknown";
+  std::string line, name = "unknown", family, model;
+  auto value = [&] {
+    const auto colon = line.find(':');
+    std::string v = colon == std::string::npos ? "" : line.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    return v;
+  };
+  while (std::getline(in, line) && !line.empty()) {
+    if (line.rfind("model name", 0) == 0)
+      name = value();
+    else if (line.rfind("cpu family", 0) == 0)
+      family = value();
+    else if (line.rfind("model", 0) == 0 && line.find_first_of(" \t") == 5)
+      model = value();
+  }
+  if (!family.empty()) name += ", family " + family + " model " + model;
+  return name;
+}
+
+// The data caches of cpu0 as sysfs lists them ("L1d 32K, L2 1024K, L3 32768K"; which
+// CPUs share each is in shared_cpu_list). glibc's sysconf misreads some virtual
+// machines' L3 (320 MiB for a 32 MiB one).
+std::string cacheSizes() {
+  std::string out;
+  for (int index = 0; index < 10; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    auto read = [&](const char* file) {
+      std::ifstream in(dir + "/" + file);
+      std::string v;
+      std::getline(in, v);
+      return v;
+    };
+    const std::string level = read("level"), type = read("type"), size = read("size");
+    if (level.empty()) break;
+    if (type == "Instruction") continue;
+    out += (out.empty() ? "L" : ", L") + level + (type == "Data" ? "d " : " ") + size;
+  }
+  return out.empty() ? "caches unknown" : out;
 }
 
 // CPU seconds spent by the whole machine (all cores, not idle) and by this process, so
@@ -623,7 +651,7 @@ int main(int argc, char** argv) {
   std::ostringstream header;
   header << "# cnv vs oneDNN: conv1d + bias + ReLU, f32\n\n"
          << "- CPU: " << cpuModel() << ", " << std::thread::hardware_concurrency()
-         << " cores (hardware threads)\n"
+         << " cores (hardware threads); caches " << cacheSizes() << "\n"
          << "- FMA peak (measured, " << cnv::bench::fmaPeakVectorWidth()
          << "-float vectors): " << fmtNum(peak, 1) << " GFLOP/s per thread; % of peak uses "
          << "peak × threads\n"

@@ -68,8 +68,11 @@ def main():
         ax.set_ylabel("% of measured FMA peak")
         ax.set_ylim(0, 105)
         ax.axhline(90, color="#cc4444", linewidth=0.8, linestyle="--")
-        ax.set_title(f"{machine}: {cpu}, peak {peak:g} GFLOP/s per core, 1 thread "
-                     f"({os.path.basename(path)})", fontsize=9)
+        # Newer runs name the caches after a ';': on a second line.
+        name, _, caches = cpu.partition(";")
+        ax.set_title(f"{machine}: {name}, peak {peak:g} GFLOP/s per core, 1 thread "
+                     f"({os.path.basename(path)})" + (f"\n{caches.strip()}" if caches else ""),
+                     fontsize=9)
         ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
