@@ -238,7 +238,10 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
   Strides in = kb.strides(x, inWidth);
 
   // Output positions whose every tap lies inside the input run in unchecked tiles.
-  auto [interiorBegin, interiorEnd] = kb.interiorRange(op);
+  // Named values, not structured bindings: lambdas below capture them (C++17).
+  const auto interior = kb.interiorRange(op);
+  llvm::Value* const interiorBegin = interior.first;
+  llvm::Value* const interiorEnd = interior.second;
 
   std::vector<llvm::AllocaInst*> accumulators;
   for (int i = 0; i < tile * vectors; ++i)

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "CodegenStamp.h"
-
 #include "cnv/Error.h"
 
 namespace cnv::backend {

@@ -92,7 +92,9 @@ TuningCache TuningCache::load(const std::string& path) {
   if (machines == json.end() || !machines->is_object()) return cache;
   for (const auto& [machine, convs] : machines->items()) {
     if (!convs.is_object()) continue;
-    for (const auto& [conv, entry] : convs.items()) {
+    for (const auto& item : convs.items()) {
+      const std::string& conv = item.key();
+      const nlohmann::json& entry = item.value();
       if (!entry.is_object()) continue;
       auto text = [&](const char* key) {
         auto it = entry.find(key);

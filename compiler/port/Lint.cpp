@@ -22,8 +22,7 @@ struct Finding {
 
 class Linter {
  public:
-  Linter(const ir::Graph& graph, DiagnosticEngine& diagnostics)
-      : graph_(graph), diagnostics_(diagnostics) {}
+  explicit Linter(DiagnosticEngine& diagnostics) : diagnostics_(diagnostics) {}
 
   void pytorch(const Op& op) {
     const int64_t E = effectiveWidth(op);
@@ -168,7 +167,6 @@ class Linter {
     diagnostics_.note(op.location, finding.note);
   }
 
-  const ir::Graph& graph_;
   DiagnosticEngine& diagnostics_;
 };
 
@@ -176,7 +174,7 @@ class Linter {
 
 void lint(const ir::Graph& graph, const std::vector<Framework>& targets,
           DiagnosticEngine& diagnostics) {
-  Linter linter(graph, diagnostics);
+  Linter linter(diagnostics);
   for (const auto& op : graph.ops)
     for (Framework target : targets) {
       if (op->kind != ir::OpKind::Conv1d) {

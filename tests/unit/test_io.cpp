@@ -330,7 +330,8 @@ TEST_CASE("npy: malformed files are rejected with a clear message", "[io][npy]")
       {npyWithHeader(header("(2, 3)"), 1, std::string(20, '\0')), "needs 24 bytes"},
       {npyWithHeader(header("(2, 3)"), 1, std::string(25, '\0')), "1 trailing bytes"},
   };
-  for (const auto& [bytes, expected] : cases) {
+  for (const auto& testCase : cases) {
+    const std::string &bytes = testCase.first, &expected = testCase.second;
     INFO("expecting " << expected);
     CHECK_THAT(dataErrorOf([&] { cnv::parseNpy(bytes, "x.npy"); }),
                Contains("x.npy: ") && Contains(expected));
@@ -570,7 +571,8 @@ TEST_CASE("safetensors: malformed headers are rejected with a clear message", "[
            "{\"__metadata__\": [" + std::string(100000, '[') + std::string(100000, ']') + "]}", ""),
        "\"__metadata__\" must be"},
   };
-  for (const auto& [bytes, expected] : cases) {
+  for (const auto& testCase : cases) {
+    const std::string &bytes = testCase.first, &expected = testCase.second;
     INFO("expecting " << expected);
     CHECK_THAT(dataErrorOf([&] { cnv::parseSafetensors(bytes, "x.safetensors"); }),
                Contains("x.safetensors: ") && Contains(expected));
