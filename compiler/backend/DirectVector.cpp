@@ -363,10 +363,33 @@ void DirectVectorSchedule::emit(KernelBuilder& kb) const {
             }
         });
       }
+      // A checked tile under zero padding runs only the taps some row of it reads
+      // inside the input: beyond them every row's value is a zero pad. A 32-tap `same`
+      // conv at W = 100 has a third of its positions in border tiles, which would
+      // otherwise compute (and select away) up to half their taps.
+      llvm::Value* firstTap = kb.constant(0);
+      llvm::Value* endTap = kb.constant(K);
+      if (checked && op.paddingMode == ir::PaddingMode::Zeros) {
+        // Row r of the tile reads tap k at (wo0 + r)·stride + k·dilation − pad_left.
+        // Below firstTap even the last row reads left of the input; from endTap on
+        // even the first reads past it.
+        auto ceilDivDilation = [&](llvm::Value* v) {
+          return b.CreateSDiv(
+              b.CreateAdd(kb.maximum(v, kb.constant(0)), kb.constant(op.dilation - 1)),
+              kb.constant(op.dilation));
+        };
+        llvm::Value* padLeft = kb.scalars[kPadLeft];
+        llvm::Value* lastRow =
+            b.CreateMul(b.CreateAdd(wo0, kb.constant(count - 1)), kb.constant(op.stride));
+        firstTap = kb.minimum(ceilDivDilation(b.CreateSub(padLeft, lastRow)), kb.constant(K));
+        llvm::Value* firstRow = b.CreateMul(wo0, kb.constant(op.stride));
+        endTap = kb.minimum(ceilDivDilation(b.CreateSub(b.CreateAdd(inWidth, padLeft), firstRow)),
+                            kb.constant(K));
+      }
       if (!checked && tapsUnrolled_)
         accumulateAllTaps(firstChannel, wo0, count, input);
       else
-        kb.loop(kb.constant(0), kb.constant(K), "k", [&](llvm::Value* k) {
+        kb.loop(firstTap, endTap, "k", [&](llvm::Value* k) {
           if (checked && count == 1) {
             kb.forTap(op, wo0, k, inWidth, [&](llvm::Value* index) {
               accumulateTap(firstChannel, k, {index}, {nullptr}, input);
