@@ -163,8 +163,8 @@ TEST_CASE("WidthVector's chunks of output channels agree with the reference",
   // blocks go in chunks, each over every sample and panel, with or without blocks of
   // input channels (2 KiB L1), tail panels grouping the chunk's blocks. SSE vectors
   // (4 floats, x86-64), which every x86 host runs: chunks pay, and are taken, where a
-  // chunk's channels × taps reach 16 times the tile's vectors of lanes, which short
-  // vectors let small convs reach.
+  // chunk's channels × taps reach 4 × the tile's vectors × lanes, which short vectors
+  // let small convs reach.
   const EnvOverride override("CNV_CACHE_SIZES", "2K,4K");
   const int cases = 64;
   const uint32_t seed = 20261202;
