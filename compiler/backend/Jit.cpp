@@ -148,10 +148,21 @@ std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads
 
 void Jit::addModule(std::unique_ptr<llvm::Module> module,
                     std::unique_ptr<llvm::LLVMContext> context) {
+  llvm::orc::SymbolLookupSet defined;
+  for (const llvm::Function& function : *module)
+    if (!function.isDeclaration()) defined.add(jit_->mangleAndIntern(function.getName()));
   llvm::orc::ThreadSafeModule threadSafe(std::move(module), std::move(context));
   if (auto error = jit_->addIRModule(std::move(threadSafe)))
     throw internalError("internal error: adding a module to the JIT: " +
                         llvm::toString(std::move(error)));
+  // Compiling starts now, on the JIT's threads, while the caller emits the next
+  // module: emitting a model's kernels one after another took a fifth of a 12-layer
+  // stack's compile before it. lookup() waits for them and reports any failure.
+  jit_->getExecutionSession().lookup(
+      llvm::orc::LookupKind::Static, llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()),
+      std::move(defined), llvm::orc::SymbolState::Ready,
+      [](llvm::Expected<llvm::orc::SymbolMap> result) { llvm::consumeError(result.takeError()); },
+      llvm::orc::NoDependenciesToRegister);
 }
 
 void Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {

@@ -1,8 +1,8 @@
 // The JIT, small and owned by one class as LLVM's KaleidoscopeJIT is: ORC's LLJIT
 // compiling kernel modules for one target CPU and handing out their addresses. One Jit
 // owns the code of one compiled model. Each kernel comes in a module of its own; the
-// modules are optimized and compiled on a pool of threads (one per core) when first
-// looked up; with an ObjectCache, each compiled module's object is handed to it, and
+// modules are optimized and compiled on a pool of threads (one per core) as they are
+// added; with an ObjectCache, each compiled module's object is handed to it, and
 // objects loaded from it are added as they are. Only Backend uses it.
 #pragma once
 
@@ -30,7 +30,8 @@ class Jit {
                                      std::shared_ptr<ObjectCache> cache = nullptr);
   ~Jit();
 
-  // Hands over `module` (with its own context); it is optimized and compiled at lookup.
+  // Hands over `module` (with its own context) and starts optimizing and compiling it
+  // on the JIT's threads.
   void addModule(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context);
   // An object compiled before (from the cache).
   void addObject(std::unique_ptr<llvm::MemoryBuffer> object);
