@@ -103,7 +103,12 @@ class JoiningTaskDispatcher final : public llvm::orc::TaskDispatcher {
 
 }  // namespace
 
-Jit::~Jit() = default;
+Jit::~Jit() {
+  // Modules start compiling as they are added (addModule), so a Jit given up before its
+  // lookup (an error while emitting a later kernel) may still have compiles running;
+  // they finish and their threads are joined before ~LLJIT ends the session under them.
+  if (jit_) jit_->getExecutionSession().getExecutorProcessControl().getDispatcher().shutdown();
+}
 
 std::unique_ptr<Jit> Jit::create(const std::string& cpu, unsigned compileThreads,
                                  std::shared_ptr<ObjectCache> cache) {
@@ -179,7 +184,7 @@ std::vector<void*> Jit::lookup(const std::vector<std::string>& symbols) {
     interned.push_back(jit_->mangleAndIntern(symbol));
     if (added.insert(symbol).second) names.add(interned.back());
   }
-  // One lookup for every symbol lets the session materialize the modules in parallel.
+  // The modules are already compiling (addModule); this waits for every one.
   auto found =
       unwrapOrThrow(jit_->getExecutionSession().lookup(
                         llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()), names),
