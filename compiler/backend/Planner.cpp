@@ -83,7 +83,7 @@ void chooseSchedule(Kernel& kernel, size_t index, const Target& target,
       return;
     }
   for (const Strategy* strategy : strategyList())
-    if (strategy->suits(*kernel.op) && tryStrategy(kernel, *strategy, target)) return;
+    if (strategy->suits(*kernel.op, target) && tryStrategy(kernel, *strategy, target)) return;
   throw internalError(
       fmt::format("internal error: no kernel strategy computes {}", ir::name(kernel.op->kind)));
 }

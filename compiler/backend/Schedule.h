@@ -70,9 +70,9 @@ class Strategy {
   // preferred tile's panel would outgrow L2).
   virtual std::vector<std::unique_ptr<Schedule>> schedules(const ir::Op& op,
                                                            const Target& target) const = 0;
-  // Whether the planner should pick this strategy for `op` when it can, rather than
-  // leave the op to the strategies after it in the list.
-  virtual bool suits(const ir::Op& /*op*/) const { return true; }
+  // Whether the planner should pick this strategy for `op` on `target` when it can,
+  // rather than leave the op to the strategies after it in the list.
+  virtual bool suits(const ir::Op& /*op*/, const Target& /*target*/) const { return true; }
   // Whether `cnvc tune` should time its schedules: not for a fallback that is never
   // the fastest (the scalar loops) and can take minutes on a large conv.
   virtual bool tunable() const { return true; }

@@ -1042,8 +1042,25 @@ void WidthVectorSchedule::emit(KernelBuilder& kb) const {
 class WidthVector final : public Strategy {
  public:
   std::string_view name() const override { return "WidthVector"; }
-  bool suits(const ir::Op& op) const override {
-    return op.operands[0]->layout == ir::Layout::NCW || op.result->layout == ir::Layout::NCW;
+  // Convs with an NCW side; and NWC -> NWC convs whose weights DirectVector would
+  // stream from beyond L2. DirectVector's widest block (4 vectors of output channels)
+  // reads all its K·I weights once per tile, 10.7 bytes per FMA; past 3/4 of L2 they
+  // come from L3, or in blocks of input channels that each cost the tiles a round trip
+  // of partial sums. A width tile broadcasts R weights per V panel loads, 4/V bytes of
+  // weights per FMA, and its panel is transposed from NWC in registers. Emerald Rapids
+  // (2 MiB L2), 250 channels, 48 taps (a block of 64 channels: 3 MiB), W = 200: 97-113
+  // ms with DirectVector, 66-68 ms with 11 x 2 or 8 x 3 width tiles; 512 channels, 32
+  // taps (4 MiB), W = 100: 172-195 ms against 107-108. The suite's other NWC shapes
+  // (blocks of 0.1-0.7 MiB) stay with DirectVector, which was as fast or faster.
+  bool suits(const ir::Op& op, const Target& target) const override {
+    if (op.operands[0]->layout == ir::Layout::NCW || op.result->layout == ir::Layout::NCW)
+      return true;
+    if (op.kind != ir::OpKind::Conv1d || op.groups != 1) return false;
+    const ir::Value& w = *op.operands[1];
+    const double directBlockBytes =
+        double(std::min<int64_t>(op.result->channels, 4 * int64_t{target.vectorWidth})) *
+        double(w.kernelWidth) * double(w.inChannelsPerGroup) * sizeof(float);
+    return directBlockBytes > double(target.caches.l2) * 3 / 4;
   }
 
   // Tiles of R rows of output channels × V vectors of positions. The tile that keeps
@@ -1108,6 +1125,15 @@ class WidthVector final : public Strategy {
         return a.buffer.inputChannels > b.buffer.inputChannels;
       return false;
     });
+    // A panel that outgrows the L1 budget without blocks of input channels (an NWC
+    // output cannot hold their partial sums) is read from L2 by every tile, a vector
+    // load per R FMAs: tiles of 8 or more rows and at least 2 vectors come first (512
+    // channels, 32 taps, NWC -> NWC on Emerald Rapids: 8 x 3 108-133 ms, 11 x 2
+    // 107-116, 4 x 6 153).
+    if (!candidates.empty() &&
+        candidates.front().buffer.bytes() > candidates.front().buffer.l1Budget)
+      std::stable_partition(candidates.begin(), candidates.end(),
+                            [](const Candidate& c) { return c.rows >= 8 && c.vectors >= 2; });
     // A depthwise conv does a few FMAs per byte it moves: memory, not the tile, bounds
     // it. Each block sweeps the width alone (blocksOutsidePanels), reading one input row
     // and writing R output rows; with R = the channel multiplier it reads and writes one
@@ -1146,8 +1172,8 @@ class WidthVector final : public Strategy {
     // fewer (thread chunks start on whole panels, so only the last can be ragged).
     const ir::SymExpr& width = op.result->width;
     const int64_t lastVector = width.isConstant() ? width.constant() % target.vectorWidth : 0;
-    const bool narrowTail = target.fmaPerCycle < 2 && target.vectorWidth >= 8 &&
-                            lastVector > 0 && lastVector <= target.vectorWidth / 2;
+    const bool narrowTail = target.fmaPerCycle < 2 && target.vectorWidth >= 8 && lastVector > 0 &&
+                            lastVector <= target.vectorWidth / 2;
     if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats) ||
         !candidates.front().buffer.channelFitsL1() || scatterBound)
       return result;

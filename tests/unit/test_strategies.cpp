@@ -156,6 +156,45 @@ TEST_CASE("blocks of input channels agree with the reference", "[correctness][st
   }
 }
 
+TEST_CASE("NWC convs whose weights outgrow L2 go to WidthVector and agree with the reference",
+          "[correctness][strategy]") {
+  // With a 16 KiB L2 (CNV_CACHE_SIZES), DirectVector's widest block of weights outgrows
+  // the 12 KiB budget on these convs, so the planner gives them, NWC -> NWC, to
+  // WidthVector: panels transposed from NWC (strides 1 and 2) or gathered (3), scattered
+  // into the NWC output (tests/ir/loops_nwc_large_weights.cnv pins the AVX-512 tile). SSE vectors
+  // (x86-64), which every x86 host runs: WidthVector scatters an NWC output only where each vector
+  // took 64 x lanes FMAs or more, which 4-float vectors let small convs reach.
+  const EnvOverride override("CNV_CACHE_SIZES", "2K,16K");
+  cnv::backend::Backend backend({"x86-64", ""});
+  const char* paddings[] = {"same", "valid", "causal", "(2, 5)"};
+  const char* modes[] = {"zeros", "reflect", "replicate", "circular"};
+  for (uint32_t i = 0; i < 16; ++i) {
+    const int inChannels = 29 + static_cast<int>(i % 3) * 6,
+              outChannels = 17 + static_cast<int>(i % 4) * 9;
+    const int taps = 9 + static_cast<int>(i % 3) * 2,
+              stride = 1 + static_cast<int>(i % 5 == 4) * (1 + i % 2);
+    const int width = 40 + static_cast<int>(i) * 23;
+    const bool residual = stride == 1 && inChannels == outChannels && i % 2 == 0;
+    const std::string padding = paddings[i % 4];
+    const std::string mode = padding == "valid" ? "zeros" : modes[(i / 4) % 4];
+    const std::string conv = fmt::format("conv1d(x, w, b, stride={}, padding={}, padding_mode={})",
+                                         stride, padding, mode);
+    const std::string source = fmt::format(
+        "model m {{\n  input x : f32[{0}, {1}, {2}] layout NWC\n  param w : f32[{3}, {2}, {4}] "
+        "layout WIO\n  param b : f32[{4}]\n  y = relu({5})\n  output y layout NWC\n}}\n",
+        1 + i % 3, width, inChannels, taps, outChannels, residual ? "add(" + conv + ", x)" : conv);
+    INFO(source);
+    cnv::CompiledIr compiled =
+        cnv::compileToIr(std::make_unique<cnv::SourceFile>("test.cnv", source), "");
+    const std::vector<cnv::backend::Kernel> kernels = backend.plan(*compiled.graph);
+    REQUIRE(kernels.size() == 1);
+    REQUIRE(kernels[0].strategy->name() == "WidthVector");
+    auto result =
+        cnv::test::runBoth(source, {}, 20261203 + i, 1 + static_cast<int>(i % 3), {"", "x86-64"});
+    cnv::test::requireAgreement(result, source);
+  }
+}
+
 TEST_CASE("WidthVector's chunks of output channels agree with the reference",
           "[correctness][strategy]") {
   // With a 4 KiB L2 (CNV_CACHE_SIZES), the weights of most tile-filling convs outgrow
