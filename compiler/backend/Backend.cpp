@@ -101,9 +101,9 @@ std::string Backend::describeLoops(const std::vector<Kernel>& kernels) const {
   // What the schedules were derived from.
   std::string out = fmt::format(
       "machine: {} KiB L1d and {} KiB L2 per core, <{} x float> vectors, {} full-width FMA{} per "
-      "cycle\n",
+      "cycle, L2 feeds {:.0f} bytes a cycle\n",
       target_.caches.l1d / 1024, target_.caches.l2 / 1024, target_.vectorWidth, target_.fmaPerCycle,
-      target_.fmaPerCycle == 1 ? "" : "s");
+      target_.fmaPerCycle == 1 ? "" : "s", target_.l2BytesPerCycle);
   for (const Kernel& kernel : kernels) {
     const std::string label = kernel.schedule->label();
     out += fmt::format("kernel @{} computes %{} ({}) with {}{}{}\n", kernel.symbol,

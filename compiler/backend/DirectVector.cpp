@@ -34,13 +34,14 @@ struct Tile {
   int64_t channels() const { return int64_t{lanes} * vectors; }
 };
 
-// Bytes of weights a cycle that L2 keeps up with. Measured on Zen 4 (1 MiB L2, one
-// 16-float FMA a cycle) with tiles whose weights stay in L2: tiles of 3 positions (21
-// bytes per FMA) ran at 93% of peak, of 2 positions (32 bytes) at 74%: about 24 bytes a
-// cycle. A core that completes two full-width FMAs a cycle (Target::fmaPerCycle) asks
-// twice the bytes a cycle of the same tile, so it gets half the bytes per FMA. No
-// register or table tells a cache's bandwidth: this is the model's one measured rate.
-constexpr double kL2BytesPerCycle = 24;
+// What L2 feeds a cycle (Target::l2BytesPerCycle) is the one rate no register or table
+// tells: the back end measures it (Target.cpp). On Zen 4 (1 MiB L2, one 16-float FMA a
+// cycle) it measured about 24 bytes from the tiles themselves: tiles of 3 positions (21
+// bytes per FMA) ran at 93% of peak, of 2 positions (32 bytes) at 74%. A core that
+// completes two full-width FMAs a cycle (Target::fmaPerCycle) asks twice the bytes a
+// cycle of the same tile; Emerald Rapids' L2 feeds about twice Zen 4's (46-50 bytes),
+// and there the 6 x 4 tile ran as fast as 12 x 2 or faster (wide: 82-89 ms against
+// 96-119).
 
 // The blocks of input channels each block of output channels goes through, each block
 // over every tile of the sample before the next, so that its packed weights stay in
@@ -55,7 +56,7 @@ struct InputBlocks {
 
 InputBlocks chooseInputBlocks(const ir::Op& op, const Tile& tile, const Target& target) {
   const CacheSizes& caches = target.caches;
-  const double l2BytesPerFma = kL2BytesPerCycle / target.fmaPerCycle;
+  const double l2BytesPerFma = target.l2BytesPerCycle / target.fmaPerCycle;
   const ir::Value& w = *op.operands[1];
   const int64_t I = w.inChannelsPerGroup;
   // The weights stay in L2 (3/4 of it, as oneDNN's brgemm convs size ic blocks; the
@@ -548,7 +549,7 @@ class DirectVector final : public Strategy {
              double(target.caches.l1d) * 7 / 8;
     };
     while (!op.isDepthwise() && preferred > 1 && weightsBeyondL1(preferred) &&
-           l2BytesPerCycle(preferred) > kL2BytesPerCycle * 3 / 4)
+           l2BytesPerCycle(preferred) > target.l2BytesPerCycle * 3 / 4)
       preferred /= 2;
     auto tile = [&](int vectors) {
       return std::make_unique<DirectVectorSchedule>(

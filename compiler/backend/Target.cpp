@@ -4,12 +4,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <string>
 
+#include "cnv/AlignedVector.h"
 #include "cnv/Error.h"
 #include "common/FmaLoops.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace cnv::backend {
 namespace {
@@ -70,7 +76,87 @@ double measureFmaPerCycle512() {
   return ratio < 1.5 ? 2 : 1;
 }
 
+// Streams `floats` (a multiple of 64) from `data` `passes` times through 256-bit loads
+// into independent sums: what L2 feeds when the buffer lies beyond L1 and within L2.
+__attribute__((target("avx2"), noinline)) float readRounds(const float* data, long floats,
+                                                           int passes) {
+#if defined(__x86_64__)
+  // Eight named sums (an array of them the compiler may keep in memory).
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+  for (int p = 0; p < passes; ++p)
+    for (long i = 0; i < floats; i += 64) {
+      s0 = _mm256_add_ps(s0, _mm256_load_ps(data + i));
+      s1 = _mm256_add_ps(s1, _mm256_load_ps(data + i + 8));
+      s2 = _mm256_add_ps(s2, _mm256_load_ps(data + i + 16));
+      s3 = _mm256_add_ps(s3, _mm256_load_ps(data + i + 24));
+      s4 = _mm256_add_ps(s4, _mm256_load_ps(data + i + 32));
+      s5 = _mm256_add_ps(s5, _mm256_load_ps(data + i + 40));
+      s6 = _mm256_add_ps(s6, _mm256_load_ps(data + i + 48));
+      s7 = _mm256_add_ps(s7, _mm256_load_ps(data + i + 56));
+    }
+  const __m256 all = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)),
+                                   _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, all);
+  return lanes[0];
+#else
+  (void)data, (void)floats, (void)passes;
+  return 0;
+#endif
+}
+
+// The buffer's bytes over the time to read them, against the cycles of the same spell
+// (256-bit FMAs: two a cycle on every AVX2 core). Timed in turns and the best of each
+// kept, as the FMA rate is, so that a busy spell slows both.
+double measureL2BytesPerCycle(const CacheSizes& caches) {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 24;
+#else
+  return 24;
+#endif
+  const int64_t bytes =
+      std::clamp<int64_t>(caches.l2 / 4, 4 * caches.l1d, caches.l2 / 2) / 256 * 256;
+  if (bytes <= 0) return 24;
+  AlignedFloats buffer(static_cast<size_t>(bytes) / sizeof(float), 1.0f);
+  const long floats = static_cast<long>(buffer.size());
+  const int passes = static_cast<int>(std::max<int64_t>(1, (8 << 20) / bytes));  // ~70 us
+  constexpr long kIterations = 20000;  // 240k FMAs, 120k cycles
+  volatile float sink = readRounds(buffer.data(), floats, passes);
+  double read = 1e300, fma = 1e300;
+  for (int round = 0; round < 12; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    sink = sink + readRounds(buffer.data(), floats, passes);
+    read = std::min(
+        read, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    fma = std::min(fma, seconds(fma::chains256x12, kIterations));
+  }
+  const double cycles = read / (fma / (12.0 * kIterations / 2));
+  return std::clamp(double(bytes) * passes / cycles, 4.0, 256.0);
+}
+
 }  // namespace
+
+double machineL2BytesPerCycle(const CacheSizes& caches) {
+  if (const char* given = std::getenv("CNV_L2_BYTES_PER_CYCLE"); given && *given) {
+    const std::string text = given;
+    size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() || !std::isdigit(static_cast<unsigned char>(text[0])) ||
+        !(value >= 4 && value <= 256))
+      throw usageError(fmt::format(
+          "CNV_L2_BYTES_PER_CYCLE='{}': expected a number from 4 to 256 (bytes a cycle L2 "
+          "feeds a core)",
+          text));
+    return value;
+  }
+  static const double measured = measureL2BytesPerCycle(caches);
+  return measured;
+}
 
 double machineFmaPerCycle(int lanes) {
   if (const char* given = std::getenv("CNV_FMA_PER_CYCLE"); given && *given) {
