@@ -108,7 +108,7 @@ Target targetOf(const llvm::TargetMachine& machine) {
     info.vectorWidth = 8;
   }
   info.fmaPerCycle = machineFmaPerCycle(info.vectorWidth);
-  info.l2BytesPerCycle = machineL2BytesPerCycle(info.caches);
+  info.l2BytesPerCycle = machineL2BytesPerCycle();
   return info;
 }
 

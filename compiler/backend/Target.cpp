@@ -108,14 +108,20 @@ __attribute__((target("avx2"), noinline)) float readRounds(const float* data, lo
 // The buffer's bytes over the time to read them, against the cycles of the same spell
 // (256-bit FMAs: two a cycle on every AVX2 core). Timed in turns and the best of each
 // kept, as the FMA rate is, so that a busy spell slows both.
-double measureL2BytesPerCycle(const CacheSizes& caches) {
+double measureL2BytesPerCycle() {
 #if defined(__x86_64__)
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 24;
 #else
   return 24;
 #endif
+  // The host's own caches, whatever CNV_CACHE_SIZES describes: the rate is the core's.
+  // Past L1 (4 × its size) and within L2 (a quarter of it, at most half).
+  CacheSizes caches;
+  if (long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE); l1d > 0) caches.l1d = l1d;
+  if (long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); l2 > 0) caches.l2 = l2;
+  const int64_t beyondL1 = 4 * caches.l1d;
   const int64_t bytes =
-      std::clamp<int64_t>(caches.l2 / 4, 4 * caches.l1d, caches.l2 / 2) / 256 * 256;
+      std::clamp<int64_t>(caches.l2 / 4, beyondL1, std::max(beyondL1, caches.l2 / 2)) / 256 * 256;
   if (bytes <= 0) return 24;
   AlignedFloats buffer(static_cast<size_t>(bytes) / sizeof(float), 1.0f);
   const long floats = static_cast<long>(buffer.size());
@@ -136,7 +142,7 @@ double measureL2BytesPerCycle(const CacheSizes& caches) {
 
 }  // namespace
 
-double machineL2BytesPerCycle(const CacheSizes& caches) {
+double machineL2BytesPerCycle() {
   if (const char* given = std::getenv("CNV_L2_BYTES_PER_CYCLE"); given && *given) {
     const std::string text = given;
     size_t used = 0;
@@ -154,7 +160,7 @@ double machineL2BytesPerCycle(const CacheSizes& caches) {
           text));
     return value;
   }
-  static const double measured = measureL2BytesPerCycle(caches);
+  static const double measured = measureL2BytesPerCycle();
   return measured;
 }
 

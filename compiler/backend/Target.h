@@ -29,13 +29,14 @@ CacheSizes machineCacheSizes();
 // machine's blocking can be seen and tested anywhere.
 double machineFmaPerCycle(int lanes);
 
-// Bytes a cycle one core's vector loads get from L2: measured once per process (a few
-// milliseconds: 256-bit loads over a buffer of 4 × L1 to L2 / 4, timed in turns with
-// 256-bit FMA chains, two of which complete a cycle on every AVX2 core), or given by the
-// environment variable CNV_L2_BYTES_PER_CYCLE (a number from 4 to 256; anything else is
-// a usage error). Not readable from any register or table; about 24 on Zen 4, 46-50 on
-// Emerald Rapids. 24 where there is nothing to measure with (no AVX2).
-double machineL2BytesPerCycle(const CacheSizes& caches);
+// Bytes a cycle one core's vector loads get from L2: measured once per process (about
+// a millisecond: 256-bit loads over a buffer of a quarter of the host's L2, whatever
+// CNV_CACHE_SIZES describes, timed in turns with 256-bit FMA chains, two of which
+// complete a cycle on every AVX2 core), or given by the environment variable
+// CNV_L2_BYTES_PER_CYCLE (a number from 4 to 256; anything else is a usage error). Not
+// readable from any register or table: 33-41 measured on Emerald Rapids; Zen 4's tiles
+// showed about 24. 24 where there is nothing to measure with (no AVX2).
+double machineL2BytesPerCycle();
 
 struct Target {
   // The CPU LLVM generates code for ("znver4", or an x86 level) and its feature string:
@@ -45,7 +46,7 @@ struct Target {
   int vectorRegisters = 16;
   CacheSizes caches;
   double fmaPerCycle = 2;       // machineFmaPerCycle(vectorWidth)
-  double l2BytesPerCycle = 24;  // machineL2BytesPerCycle(caches)
+  double l2BytesPerCycle = 24;  // machineL2BytesPerCycle()
 };
 
 }  // namespace cnv::backend
