@@ -39,7 +39,7 @@ struct Tile {
 // cycle) it measured about 24 bytes from the tiles themselves: tiles of 3 positions (21
 // bytes per FMA) ran at 93% of peak, of 2 positions (32 bytes) at 74%. A core that
 // completes two full-width FMAs a cycle (Target::fmaPerCycle) asks twice the bytes a
-// cycle of the same tile; Emerald Rapids' L2 feeds about twice Zen 4's (46-50 bytes),
+// cycle of the same tile; Emerald Rapids' L2 feeds about 1.5 times Zen 4's (33-41 bytes),
 // and there the 6 x 4 tile ran as fast as 12 x 2 or faster (wide: 82-89 ms against
 // 96-119).
 
@@ -537,8 +537,10 @@ class DirectVector final : public Strategy {
     // live in L2 (beyond 7/8 of L1) and the core completes FMAs fast enough that the
     // tile would ask L2 for more than 3/4 of what it feeds a cycle, a taller tile with
     // fewer vectors halves the demand: on two full-width FMAs a cycle, 6 positions ask
-    // 21 bytes a cycle of the 24, 12 positions ask 11 (oneDNN's brgemm convs take 14
-    // rows of 2 vectors there for the same reason). One FMA a cycle (Zen 4): 6 × 4 stays.
+    // 21 bytes a cycle, 12 positions 11; an L2 that feeds 24 (Zen 4's AVX2 code) gets
+    // the taller tile (oneDNN's brgemm convs take 14 rows of 2 vectors there for the
+    // same reason), one that feeds 33-41 (Emerald Rapids) keeps 6 × 4. One FMA a cycle
+    // (Zen 4's AVX-512 code): 6 × 4 stays.
     const ir::Value& w = *op.operands[1];
     auto l2BytesPerCycle = [&](int vectors) {
       return 4.0 * target.vectorWidth / positions(vectors) * target.fmaPerCycle;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -78,7 +79,12 @@ double measureFmaPerCycle512() {
 
 // Streams `floats` (a multiple of 64) from `data` `passes` times through 256-bit loads
 // into independent sums: what L2 feeds when the buffer lies beyond L1 and within L2.
-__attribute__((target("avx2"), noinline)) float readRounds(const float* data, long floats,
+#if defined(__x86_64__)
+__attribute__((target("avx2"), noinline))
+#else
+__attribute__((noinline))
+#endif
+float readRounds(const float* data, long floats,
                                                            int passes) {
 #if defined(__x86_64__)
   // Eight named sums (an array of them the compiler may keep in memory).
@@ -105,38 +111,54 @@ __attribute__((target("avx2"), noinline)) float readRounds(const float* data, lo
 #endif
 }
 
+// `iterations` rounds of 16 dependent register adds (x += x: Golden Cove folds chains of
+// adds of an immediate at rename, not these): 16 cycles a round on every x86
+// core (one-cycle latency), whatever its vector units do, so it counts cycles.
+void addChain(long iterations) {
+#if defined(__x86_64__)
+  long x = 1;
+#define CNV_ADD4 "add %0, %0\n add %0, %0\n add %0, %0\n add %0, %0\n"
+  __asm__ volatile("1:\n" CNV_ADD4 CNV_ADD4 CNV_ADD4 CNV_ADD4 "dec %1\n jnz 1b\n"
+                   : "+r"(x), "+r"(iterations)
+                   :
+                   : "cc");
+#undef CNV_ADD4
+#else
+  (void)iterations;
+#endif
+}
+
 // The buffer's bytes over the time to read them, against the cycles of the same spell
-// (256-bit FMAs: two a cycle on every AVX2 core). Timed in turns and the best of each
-// kept, as the FMA rate is, so that a busy spell slows both.
+// (a dependent chain of integer adds). Timed in turns and the best of each kept, as the
+// FMA rate is, so that a busy spell slows both.
 double measureL2BytesPerCycle() {
 #if defined(__x86_64__)
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 24;
+  if (!__builtin_cpu_supports("avx2")) return 24;
 #else
   return 24;
 #endif
   // The host's own caches, whatever CNV_CACHE_SIZES describes: the rate is the core's.
-  // Past L1 (4 × its size) and within L2 (a quarter of it, at most half).
+  // Past L1 (4 × its size) and within L2 (a quarter of it, at most 3/4).
   CacheSizes caches;
   if (long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE); l1d > 0) caches.l1d = l1d;
   if (long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); l2 > 0) caches.l2 = l2;
   const int64_t beyondL1 = 4 * caches.l1d;
-  const int64_t bytes =
-      std::clamp<int64_t>(caches.l2 / 4, beyondL1, std::max(beyondL1, caches.l2 / 2)) / 256 * 256;
+  const int64_t bytes = std::min(std::max(caches.l2 / 4, beyondL1), caches.l2 * 3 / 4) / 256 * 256;
   if (bytes <= 0) return 24;
   AlignedFloats buffer(static_cast<size_t>(bytes) / sizeof(float), 1.0f);
   const long floats = static_cast<long>(buffer.size());
   const int passes = static_cast<int>(std::max<int64_t>(1, (8 << 20) / bytes));  // ~70 us
-  constexpr long kIterations = 20000;  // 240k FMAs, 120k cycles
+  constexpr long kRounds = 8000;                                                 // 128k cycles
   volatile float sink = readRounds(buffer.data(), floats, passes);
-  double read = 1e300, fma = 1e300;
+  double read = 1e300, cycle = 1e300;
   for (int round = 0; round < 12; ++round) {
     const auto start = std::chrono::steady_clock::now();
     sink = sink + readRounds(buffer.data(), floats, passes);
     read = std::min(
         read, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    fma = std::min(fma, seconds(fma::chains256x12, kIterations));
+    cycle = std::min(cycle, seconds(addChain, kRounds));
   }
-  const double cycles = read / (fma / (12.0 * kIterations / 2));
+  const double cycles = read / (cycle / (16.0 * kRounds));
   return std::clamp(double(bytes) * passes / cycles, 4.0, 256.0);
 }
 
@@ -145,15 +167,12 @@ double measureL2BytesPerCycle() {
 double machineL2BytesPerCycle() {
   if (const char* given = std::getenv("CNV_L2_BYTES_PER_CYCLE"); given && *given) {
     const std::string text = given;
-    size_t used = 0;
+    // Plain decimals only ("24", "46.5"): no signs, exponents, hex or locale.
     double value = 0;
-    try {
-      value = std::stod(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != text.size() || !std::isdigit(static_cast<unsigned char>(text[0])) ||
-        !(value >= 4 && value <= 256))
+    const auto [end, error] =
+        std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
+    if (error != std::errc() || end != text.data() + text.size() ||
+        !std::isdigit(static_cast<unsigned char>(text[0])) || !(value >= 4 && value <= 256))
       throw usageError(fmt::format(
           "CNV_L2_BYTES_PER_CYCLE='{}': expected a number from 4 to 256 (bytes a cycle L2 "
           "feeds a core)",

@@ -1058,7 +1058,11 @@ class WidthVector final : public Strategy {
   bool suits(const ir::Op& op, const Target& target) const override {
     if (op.operands[0]->layout == ir::Layout::NCW || op.result->layout == ir::Layout::NCW)
       return true;
-    if (op.kind != ir::OpKind::Conv1d || op.groups != 1 || op.stride != 1) return false;
+    // Measured with AVX-512's 32 registers only: with 16, no tile has the 8 rows and 2
+    // vectors that keep a panel beyond L1 fed (below).
+    if (op.kind != ir::OpKind::Conv1d || op.groups != 1 || op.stride != 1 ||
+        target.vectorRegisters < 32)
+      return false;
     const ir::Value& w = *op.operands[1];
     const double directBlockBytes =
         double(std::min<int64_t>(op.result->channels, 4 * int64_t{target.vectorWidth})) *
