@@ -31,9 +31,9 @@ double machineFmaPerCycle(int lanes);
 
 // Bytes a cycle one core's vector loads get from L2: measured once per process (about
 // a millisecond: 256-bit loads over a buffer of a quarter of the host's L2, whatever
-// CNV_CACHE_SIZES describes, timed in turns with 256-bit FMA chains, two of which
-// complete a cycle on every AVX2 core), or given by the environment variable
-// CNV_L2_BYTES_PER_CYCLE (a number from 4 to 256; anything else is a usage error). Not
+// CNV_CACHE_SIZES describes, timed in turns with a dependent chain of register adds,
+// one a cycle on every x86 core), or given by the environment variable
+// CNV_L2_BYTES_PER_CYCLE (a plain decimal from 4 to 256; anything else is a usage error). Not
 // readable from any register or table: 33-41 measured on Emerald Rapids; Zen 4's tiles
 // showed about 24. 24 where there is nothing to measure with (no AVX2).
 double machineL2BytesPerCycle();
