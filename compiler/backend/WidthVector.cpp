@@ -1137,8 +1137,11 @@ class WidthVector final : public Strategy {
     // load per R FMAs: tiles of 8 or more rows and at least 2 vectors come first (512
     // channels, 32 taps, NWC -> NWC on Emerald Rapids: 8 x 3 108-133 ms, 11 x 2
     // 107-116, 4 x 6 153).
+    // Compared by division (PanelBuffer::fits): a huge dilation makes the panel huge.
     if (!candidates.empty() &&
-        candidates.front().buffer.bytes() > candidates.front().buffer.l1Budget)
+        candidates.front().buffer.rows == candidates.front().buffer.allRows &&
+        !candidates.front().buffer.fits(candidates.front().buffer.l1Budget /
+                                        int64_t{sizeof(float)}))
       std::stable_partition(candidates.begin(), candidates.end(),
                             [](const Candidate& c) { return c.rows >= 8 && c.vectors >= 2; });
     // A depthwise conv does a few FMAs per byte it moves: memory, not the tile, bounds
