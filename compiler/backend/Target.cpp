@@ -43,6 +43,15 @@ bool parseSize(const std::string& text, int64_t& bytes) {
   return bytes >= 1024;
 }
 
+// What the host reports per core (sysconf, which glibc takes from CPUID); the defaults
+// where it does not know (zero or -1).
+CacheSizes hostCacheSizes() {
+  CacheSizes sizes;
+  if (long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE); l1d > 0) sizes.l1d = l1d;
+  if (long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); l2 > 0) sizes.l2 = l2;
+  return sizes;
+}
+
 double seconds(void (*rounds)(long), long iterations) {
   const auto start = std::chrono::steady_clock::now();
   rounds(iterations);
@@ -85,8 +94,7 @@ __attribute__((target("avx2"), noinline, no_sanitize("address", "undefined")))
 #else
 __attribute__((noinline))
 #endif
-float readRounds(const float* data, long floats,
-                                                           int passes) {
+float readRounds(const float* data, long floats, int passes) {
 #if defined(__x86_64__)
   // Eight named sums (an array of them the compiler may keep in memory).
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
@@ -140,9 +148,7 @@ double measureL2BytesPerCycle() {
 #endif
   // The host's own caches, whatever CNV_CACHE_SIZES describes: the rate is the core's.
   // Past L1 (4 × its size) and within L2 (a quarter of it, at most 3/4).
-  CacheSizes caches;
-  if (long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE); l1d > 0) caches.l1d = l1d;
-  if (long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); l2 > 0) caches.l2 = l2;
+  const CacheSizes caches = hostCacheSizes();
   const int64_t beyondL1 = 4 * caches.l1d;
   const int64_t bytes = std::min(std::max(caches.l2 / 4, beyondL1), caches.l2 * 3 / 4) / 256 * 256;
   if (bytes <= 0) return 24;
@@ -210,10 +216,7 @@ CacheSizes machineCacheSizes() {
           text));
     return sizes;
   }
-  // Zero or -1 when the system does not know; the defaults stand then.
-  if (long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE); l1d > 0) sizes.l1d = l1d;
-  if (long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); l2 > 0) sizes.l2 = l2;
-  return sizes;
+  return hostCacheSizes();
 }
 
 }  // namespace cnv::backend

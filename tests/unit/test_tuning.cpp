@@ -320,8 +320,6 @@ TEST_CASE("what L2 feeds a cycle is measured, or given by CNV_L2_BYTES_PER_CYCLE
     CHECK_THROWS_AS(cnv::backend::machineL2BytesPerCycle(), cnv::Error);
   }
   unsetenv("CNV_L2_BYTES_PER_CYCLE");
-  // The measurement is taken once per process: the same answer every time.
-  CHECK(cnv::backend::machineL2BytesPerCycle() == host);
 }
 
 TEST_CASE("the FMA rate is measured, or given by CNV_FMA_PER_CYCLE", "[tuning]") {
