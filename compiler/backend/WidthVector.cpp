@@ -163,6 +163,12 @@ class WidthVectorSchedule final : public Schedule {
   // rows x vectors
   std::string label() const override { return fmt::format("{}x{}", rows, vectors); }
 
+  // Whether an NWC output's tiles go out as R channels at a time, transposed in
+  // registers (storeTransposed): R a power of two no wider than the vectors.
+  static bool transposesOutput(const ir::Op& op, int rows, int lanes) {
+    return !positionsContiguous(*op.result) && rows >= 2 && rows <= lanes &&
+           (rows & (rows - 1)) == 0;
+  }
   // Whether the input channels are copied in blocks (PanelBuffer).
   bool inputBlocked() const {
     return buffer.inputChannels < op_.operands[0]->channels && !op_.isDepthwise();
@@ -300,6 +306,11 @@ std::string WidthVectorSchedule::describeLoops() const {
   const std::string store =
       y.layout == ir::Layout::NCW
           ? "epilogue on vectors, contiguous row stores (masked in the tail)"
+      : transposesOutput(op_, rows, lanes)
+          ? fmt::format(
+                "epilogue on vectors, transposed in registers into runs of {} channels "
+                "stored to the NWC output (masked in the tail)",
+                rows)
           : "epilogue on vectors, scattered into the NWC output (masked in the tail)";
   out += fmt::format("{}{}{}\n", indent, store,
                      blocked ? " after the last ci0; before it, the partial sums stored to y" : "");
@@ -390,6 +401,9 @@ class WidthVectorEmitter {
                    const InputBlock& input);
   void storeTile(const Panel& panel, const std::vector<ChannelBlock>& blocks,
                  const InputBlock& input);
+  void storeTransposed(const Panel& panel, int firstRow, llvm::Value* firstChannel,
+                       llvm::Value* mask);
+  std::vector<llvm::Value*> rowsToPositions(std::vector<llvm::Value*> rows);
   void forEachTile(const Panel& panel,
                    const std::function<void(const std::vector<ChannelBlock>&)>& body);
   // The output channel of row t of a tile: row t mod R of block t div R.
@@ -990,6 +1004,11 @@ void WidthVectorEmitter::storeTile(const Panel& panel, const std::vector<Channel
   // The sums through bias and epilogue; or, before the last block of input channels,
   // as they are, for the next block to go on from.
   auto storeRows = [&](bool final) {
+    if (final && WidthVectorSchedule::transposesOutput(op_, s_.rows, lanes)) {
+      for (size_t bi = 0; bi < blocks.size(); ++bi)
+        storeTransposed(panel, static_cast<int>(bi) * s_.rows, blocks[bi].firstChannel, mask);
+      return;
+    }
     for (int t = 0; t < s_.rows * static_cast<int>(blocks.size()); ++t) {
       llvm::Value* co = tileChannel(blocks, t);
       auto store = [&] {
@@ -1033,6 +1052,90 @@ void WidthVectorEmitter::storeTile(const Panel& panel, const std::vector<Channel
   else
     kb_.ifThenElse(
         input.last, [&] { storeRows(true); }, [&] { storeRows(false); });
+}
+
+// R vectors of lanes positions (one per row) into R vectors that each hold lanes / R
+// consecutive positions × R channels, channels innermost: log2(R) rounds of a perfect
+// shuffle of their concatenation (each round rotates its index bits by one, row bits
+// above position bits becoming position bits above row bits), one two-input shuffle per
+// vector and round.
+std::vector<llvm::Value*> WidthVectorEmitter::rowsToPositions(std::vector<llvm::Value*> rows) {
+  const int lanes = lanes_;
+  const size_t half = rows.size() / 2;
+  std::vector<int> low(static_cast<size_t>(lanes)), high(static_cast<size_t>(lanes));
+  for (int j = 0; j < lanes; ++j) {
+    low[static_cast<size_t>(j)] = (j % 2 ? lanes : 0) + j / 2;
+    high[static_cast<size_t>(j)] = (j % 2 ? lanes : 0) + lanes / 2 + j / 2;
+  }
+  for (size_t round = 1; round < rows.size(); round *= 2) {
+    std::vector<llvm::Value*> next(rows.size());
+    for (size_t i = 0; i < half; ++i) {
+      next[2 * i] = b_.CreateShuffleVector(rows[i], rows[i + half], low);
+      next[2 * i + 1] = b_.CreateShuffleVector(rows[i], rows[i + half], high);
+    }
+    rows = std::move(next);
+  }
+  return rows;
+}
+
+// An NWC output holds a block's R channels side by side at each position: the block's
+// rows, through bias and epilogue, are transposed in registers and stored R channels at
+// a time, lanes / R stores per vector instead of a scatter of lanes single floats per row
+// (microcoded, one element a cycle).
+void WidthVectorEmitter::storeTransposed(const Panel& panel, int firstRow,
+                                         llvm::Value* firstChannel, llvm::Value* mask) {
+  const int lanes = lanes_, rows = s_.rows;
+  llvm::Value* outWidth = kb_.scalars[kOutputWidth];
+  const bool ragged = y_.channels % rows != 0;
+  auto position = [&](int v) { return b_.CreateAdd(panel.p0, kb_.constant(int64_t{v} * lanes)); };
+  std::vector<std::vector<llvm::Value*>> values(static_cast<size_t>(panel.vectors));
+  for (int r = 0; r < rows; ++r) {
+    llvm::Value* co = b_.CreateAdd(firstChannel, kb_.constant(r));
+    // Rows past the last channel (the last block's padding) are never stored; their bias
+    // and residual are read from the last channel so that every read stays in bounds.
+    llvm::Value* readChannel =
+        ragged ? b_.CreateSelect(b_.CreateICmpSLT(co, kb_.constant(y_.channels)), co,
+                                 kb_.constant(y_.channels - 1))
+               : co;
+    llvm::Value* bias =
+        op_.hasBias ? b_.CreateVectorSplat(
+                          lanes, b_.CreateLoad(kb_.f32, b_.CreateInBoundsGEP(
+                                                            kb_.f32, kb_.buffers[2], readChannel)))
+                    : nullptr;
+    for (int v = 0; v < panel.vectors; ++v) {
+      llvm::Value* sum = b_.CreateLoad(vectorType_, accumulator(panel, firstRow + r, v));
+      values[static_cast<size_t>(v)].push_back(kb_.finalValue(op_, sum, bias, [&](int i) {
+        return kb_.loadLanes(*op_.operands[i], kb_.buffers[i], outWidth, panel.n, readChannel,
+                             position(v), LaneAxis::Positions, lanes, mask);
+      }));
+    }
+  }
+  const Strides out = kb_.strides(y_, outWidth);
+  llvm::Value* channelMask =
+      ragged ? kb_.lanesBelow(firstChannel, rows, kb_.constant(y_.channels)) : nullptr;
+  const int perVector = lanes / rows;  // positions each transposed vector holds
+  for (int v = 0; v < panel.vectors; ++v) {
+    const std::vector<llvm::Value*> transposed =
+        rowsToPositions(std::move(values[static_cast<size_t>(v)]));
+    for (int j = 0; j < rows; ++j)
+      for (int q = 0; q < perVector; ++q) {
+        std::vector<int> pick;
+        for (int r = 0; r < rows; ++r) pick.push_back(q * rows + r);
+        llvm::Value* run = b_.CreateShuffleVector(transposed[static_cast<size_t>(j)], pick);
+        llvm::Value* p = b_.CreateAdd(position(v), kb_.constant(int64_t{j} * perVector + q));
+        llvm::Value* at = kb_.address(kb_.buffers.back(), out, panel.n, firstChannel, p);
+        llvm::Value* runMask = channelMask;
+        if (mask) {
+          llvm::Value* inRange =
+              b_.CreateVectorSplat(rows, b_.CreateICmpSLT(p, kb_.scalars[kWidthEnd]));
+          runMask = runMask ? b_.CreateAnd(runMask, inRange) : inRange;
+        }
+        if (runMask)
+          b_.CreateMaskedStore(run, at, llvm::Align(4), runMask);
+        else
+          b_.CreateAlignedStore(run, at, llvm::Align(4));
+      }
+  }
 }
 
 void WidthVectorSchedule::emit(KernelBuilder& kb) const {
@@ -1160,17 +1263,29 @@ class WidthVector final : public Strategy {
     // So is an op whose stride gives each input channel more rows than L1 holds (a
     // front end with a window of hundreds of taps and a hop of hundreds): measured 2.5x
     // slower than DirectVector's broadcasts of the input, which need no copy at all.
-    // And so is an op whose NWC output would be scattered with too few FMAs per stored
-    // vector: each vector of positions goes out as `lanes` single stores (a scatter,
-    // microcoded) against the K·I FMAs that computed it, and such an output cannot
-    // hold the partial sums of blocks of input channels either. Under 64·lanes FMAs a
-    // vector DirectVector, which stores whole vectors of channels, measured faster:
-    // NCW -> NWC first layer (K·I = 16) 0.27x -> 1.09x oneDNN, pointwise (512) 44.0 ->
-    // 40.0 ms, ECG (512) 41.1 -> 38.0, downsample (640) 51.3 -> 48.1; above it
-    // WidthVector stays ahead (48 taps × 250 channels: 88.3 against 98.6 ms).
+    // And so is an op whose NWC output goes out with too few FMAs per stored vector
+    // (such an output cannot hold the partial sums of blocks of input channels either).
+    // Scattered (tiles of R rows that are not a power of two no wider than a vector),
+    // each vector is `lanes` single stores, microcoded, against the K·I FMAs that
+    // computed it: under 64·lanes FMAs a vector DirectVector, which stores whole vectors
+    // of channels, measured faster (NCW -> NWC first layer, K·I = 16: 0.27x -> 1.09x
+    // oneDNN). Transposed in registers (storeTransposed), lanes / R stores and log2(R)
+    // shuffles a row: the break-even halves, to 32·lanes. Emerald Rapids, NCW -> NWC,
+    // 1 thread, best of 3 alternating, ms, DirectVector against transposed WidthVector
+    // tiles: 64 channels with K·I = 64, 128, 256: 6.7/11.9, 13.6/17.8, 27.8/31.3;
+    // K·I = 512: pointwise (512 channels) 39.0/30.3, ECG (32) 30.2/29.1; downsample
+    // (640) 36.0/34.1; first layer (16) 2.1/4.3.
     const int64_t fmasPerVector = op.operands[1]->kernelWidth * op.operands[1]->inChannelsPerGroup;
-    const bool scatterBound =
-        !positionsContiguous(*op.result) && fmasPerVector < 64 * int64_t{target.vectorWidth};
+    if (!positionsContiguous(*op.result))
+      candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                      [&](const Candidate& c) {
+                                        const bool transposed =
+                                            WidthVectorSchedule::transposesOutput(
+                                                op, c.rows, target.vectorWidth);
+                                        return fmasPerVector <
+                                               (transposed ? 32 : 64) * int64_t{target.vectorWidth};
+                                      }),
+                       candidates.end());
     constexpr int64_t kMaxPanelFloats = 512 * 1024 / sizeof(float);
     // Where a full-width FMA issues at less than two a cycle, a half-width one takes
     // half its time (Zen 4 splits a 512-bit FMA over both 256-bit pipes); where two
@@ -1185,7 +1300,7 @@ class WidthVector final : public Strategy {
     const bool narrowTail = target.fmaPerCycle < 2 && target.vectorWidth >= 8 && lastVector > 0 &&
                             lastVector <= target.vectorWidth / 2;
     if (candidates.empty() || !candidates.front().buffer.fits(kMaxPanelFloats) ||
-        !candidates.front().buffer.channelFitsL1() || scatterBound)
+        !candidates.front().buffer.channelFitsL1())
       return result;
     for (const Candidate& c : candidates)
       if (c.buffer.fits(kMaxPanelFloats))

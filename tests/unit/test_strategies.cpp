@@ -161,9 +161,10 @@ TEST_CASE("NWC convs whose weights outgrow L2 go to WidthVector and agree with t
   // With a 16 KiB L2 (CNV_CACHE_SIZES), DirectVector's widest block of weights outgrows
   // the 12 KiB budget on these convs, so the planner gives them, NWC -> NWC, to
   // WidthVector at stride 1 (strided ones stay with DirectVector): panels transposed
-  // from NWC, scattered into the NWC output, and, the panels being past a 2 KiB L1,
-  // tiles of 8 or more rows. AVX-512 code (the rule needs 32 registers); K·I from 1,088
-  // up, past the 1,024 FMAs a vector below which WidthVector does not scatter.
+  // from NWC, stored into the NWC output (transposed in registers for 8 or 16 rows,
+  // scattered for others), and, the panels being past a 2 KiB L1, tiles of 8 or more
+  // rows. AVX-512 code (the rule needs 32 registers); K·I from 1,088 up, past the 1,024
+  // FMAs a vector below which WidthVector does not scatter.
   const cnv::CompileOptions options{"", "x86-64-v4"};
   try {
     cnv::Model::fromSource("model m {\n input x : f32[1, 1, 4] layout NCW\n output x\n}\n",
@@ -354,11 +355,11 @@ TEST_CASE("an unknown strategy is a usage error", "[strategy]") {
   }
 }
 
-TEST_CASE("WidthVector's scattered NWC outputs agree with the reference",
-          "[correctness][strategy]") {
-  // WidthVector scatters an NWC output only where each stored vector took at least
-  // 64·lanes FMAs (K·I ≥ 1024 with AVX-512): long kernels over many channels, which
-  // the tile-filling ranges do not reach. Inputs of both layouts.
+TEST_CASE("WidthVector's NWC outputs agree with the reference", "[correctness][strategy]") {
+  // WidthVector stores an NWC output only where each stored vector took at least
+  // 32·lanes FMAs (transposed in registers) or 64·lanes (scattered): K·I ≥ 512 or 1024
+  // with AVX-512, long kernels over many channels, which the tile-filling ranges do not
+  // reach. Inputs of both layouts.
   ConvRanges ranges = ConvRanges::tileFilling();
   ranges.maxChannelsPerGroup = 64;
   ranges.maxKernel = 48;
@@ -384,6 +385,6 @@ TEST_CASE("WidthVector's scattered NWC outputs agree with the reference",
         result, fmt::format("seed {} threads {} N={} L={}\n{}", seed + i, threads, m.symbols["N"],
                             m.symbols["L"], m.source));
   }
-  INFO("convs WidthVector scattered into an NWC output: " << scattered);
+  INFO("convs WidthVector stored into an NWC output: " << scattered);
   REQUIRE(scattered >= cases / 4);  // 7 of these 24 seeds
 }

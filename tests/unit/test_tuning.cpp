@@ -339,3 +339,78 @@ TEST_CASE("the FMA rate is measured, or given by CNV_FMA_PER_CYCLE", "[tuning]")
   }
   unsetenv("CNV_FMA_PER_CYCLE");
 }
+
+// WidthVector stores an NWC output R channels at a time, transposed in registers, where
+// R is a power of two no wider than a vector, and scatters it otherwise (offered from
+// K·I = 32 and 64 FMAs per vector lane). Every tile it
+// offers, forced through the cache in turn, on NCW -> NWC and NWC -> NWC convs whose
+// channels leave the last block ragged, whose widths end inside a vector, with bias,
+// ReLU, and residuals in either layout.
+TEST_CASE(
+    "every WidthVector tile, forced onto a conv with an NWC output, agrees with the reference",
+    "[tuning][correctness]") {
+  TemporaryCache temporary;
+  struct Case {
+    std::string source;
+    std::map<std::string, int64_t> dims;
+  };
+  const std::vector<Case> cases = {
+      // K·I = 528: only the tiles that store whole runs of channels are offered.
+      {"model m {\n  input x : f32[N, 48, L] layout NCW\n  param w : f32[37, 48, 11] layout OIW\n"
+       "  param b : f32[37]\n  input r : f32[N, L, 37] layout NWC\n"
+       "  y = relu(add(conv1d(x, w, b, padding=same), r))\n  output y layout NWC\n}\n",
+       {{"N", 2}, {"L", 203}}},
+      // K·I = 1,056: every tile, the scattering ones too; a residual read from NCW.
+      {"model m {\n  input x : f32[N, 96, L] layout NCW\n  param w : f32[21, 96, 11] layout OIW\n"
+       "  param b : f32[21]\n  input r : f32[N, 21, L] layout NCW\n"
+       "  y = add(conv1d(x, w, b, padding=causal), r)\n  output y layout NWC\n}\n",
+       {{"N", 3}, {"L", 150}}},
+      // NWC -> NWC, strided, no bias; K·I = 560.
+      {"model m {\n  input x : f32[N, L, 80] layout NWC\n  param w : f32[7, 80, 40] layout WIO\n"
+       "  y = relu(conv1d(x, w, stride=2, padding=valid))\n  output y layout NWC\n}\n",
+       {{"N", 2}, {"L", 301}}},
+  };
+  int transposing = 0;
+  // The host's widest vectors, and AVX2's 8 floats (runs of 2, 4 and 8 channels).
+  for (const char* cpu : {"", "x86-64-v3"}) {
+    try {
+      cnv::Model::fromSource("model m {\n input x : f32[1, 1, 4] layout NCW\n output x\n}\n",
+                             "probe.cnv", {"", cpu});
+    } catch (const cnv::Error& e) {
+      WARN("skipping " << cpu << ": " << e.what());  // not an x86 host, or one without AVX2
+      continue;
+    }
+    cnv::backend::Backend backend({cpu, ""});
+    const std::string machine = cnv::backend::machineKey(backend.target());
+    for (const Case& c : cases) {
+      INFO(cpu << "\n" << c.source);
+      cnv::CompiledIr compiled =
+          cnv::compileToIr(std::make_unique<cnv::SourceFile>("m.cnv", c.source), "");
+      const cnv::ir::Op* conv = nullptr;
+      for (const auto& op : compiled.graph->ops)
+        if (op->kind == cnv::ir::OpKind::Conv1d) conv = op.get();
+      REQUIRE(conv);
+      std::vector<std::string> tiles;
+      for (const std::string& name : cnv::backend::candidateSchedules(*conv, backend.target()))
+        if (name.rfind("WidthVector:", 0) == 0) tiles.push_back(name);
+      REQUIRE(!tiles.empty());
+      for (size_t t = 0; t < tiles.size(); ++t) {
+        INFO(tiles[t]);
+        const int rows = std::stoi(tiles[t].substr(tiles[t].find(':') + 1));
+        transposing += rows >= 2 && (rows & (rows - 1)) == 0;
+        TuningCache forced;
+        forced.record(machine, cnv::backend::convKey(*conv), {tiles[t], 1, "", 1, ""});
+        forced.save(temporary.path);
+        const auto status =
+            cnv::tuningStatus(cnv::Model::fromSource(c.source, "m.cnv", {"", cpu}), cpu);
+        REQUIRE(status.size() == 1);
+        CHECK(status[0].schedule == tiles[t]);
+        cnv::test::requireAgreement(
+            cnv::test::runBoth(c.source, c.dims, 20261204 + static_cast<uint32_t>(t),
+                               1 + static_cast<int>(t % 3), {"", cpu}),
+            tiles[t]);
+      }
+    }
+  }
+  CHECK(transposing >= 6);
+}
